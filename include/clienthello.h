@@ -17,7 +17,7 @@
 /* Most bytes (records with their headers) we read before giving up. */
 #define CLIENTHELLO_MAX_WIRE (CLIENTHELLO_MAX_MSG + 64 * 5 + 4096)
 
-#define CH_MAX_SNI 255
+#define CH_MAX_SNI  255
 #define CH_MAX_LIST 64 /* entries kept per list (ciphers, extensions, ...) */
 
 enum ch_result {
@@ -28,14 +28,14 @@ enum ch_result {
 };
 
 struct clienthello {
-    uint16_t record_version;         /* version field of the first record header */
-    uint16_t legacy_version;         /* client_version in the hello body */
-    size_t wire_len;                 /* bytes of records consumed up to the end of the hello */
-    size_t msg_len;                  /* handshake message body length */
-    bool has_sni;                    /* a host_name entry was present */
-    char sni[CH_MAX_SNI + 1];        /* normalised: lower-case, no trailing dot */
-    uint16_t ciphers[CH_MAX_LIST];   /* offered cipher suites, in order (GREASE kept) */
-    size_t nciphers;                 /* number offered (may exceed CH_MAX_LIST; array truncated) */
+    uint16_t record_version;          /* version field of the first record header */
+    uint16_t legacy_version;          /* client_version in the hello body */
+    size_t wire_len;                  /* bytes of records consumed up to the end of the hello */
+    size_t msg_len;                   /* handshake message body length */
+    bool has_sni;                     /* a host_name entry was present */
+    char sni[CH_MAX_SNI + 1];         /* normalised: lower-case, no trailing dot */
+    uint16_t ciphers[CH_MAX_LIST];    /* offered cipher suites, in order (GREASE kept) */
+    size_t nciphers;                  /* number offered (may exceed CH_MAX_LIST; array truncated) */
     uint16_t extensions[CH_MAX_LIST]; /* extension types in order */
     size_t nextensions;
     uint16_t versions[CH_MAX_LIST]; /* supported_versions list, in order */
@@ -44,8 +44,8 @@ struct clienthello {
     size_t ngroups;
     uint16_t sigalgs[CH_MAX_LIST]; /* signature_algorithms */
     size_t nsigalgs;
-    char alpn[256];     /* offered ALPN protocols joined with ',' (truncated at a whole entry) */
-    size_t nalpn;       /* number of ALPN protocols offered */
+    char alpn[256];      /* offered ALPN protocols joined with ',' (truncated at a whole entry) */
+    size_t nalpn;        /* number of ALPN protocols offered */
     char alpn_first[33]; /* first ALPN protocol, possibly truncated; "" if none */
     bool has_ech;        /* encrypted_client_hello extension present: sni is the outer one */
 };

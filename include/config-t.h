@@ -118,8 +118,8 @@ struct server {
 
 /* Consistent-hash ring for BALANCE_SOURCE, built by balance_build(). */
 struct hash_ring_point {
-    uint32_t hash;      /* position on the ring */
-    uint32_t server;    /* index into backend->servers */
+    uint32_t hash;   /* position on the ring */
+    uint32_t server; /* index into backend->servers */
 };
 
 struct backend {
@@ -166,14 +166,14 @@ struct header_match {
 };
 
 struct rule_match {
-    char *host;            /* NULL = any; lower-case */
-    char *path_prefix;     /* NULL = any */
-    char *method;          /* NULL = any */
-    bool has_src;          /* src CIDR given */
+    char *host;                      /* NULL = any; lower-case */
+    char *path_prefix;               /* NULL = any */
+    char *method;                    /* NULL = any */
+    bool has_src;                    /* src CIDR given */
     struct sockaddr_storage src_net; /* network address of the CIDR */
-    unsigned src_prefix;   /* prefix length */
-    char *src_text;        /* as written */
-    struct header_match header; /* name NULL = no header match */
+    unsigned src_prefix;             /* prefix length */
+    char *src_text;                  /* as written */
+    struct header_match header;      /* name NULL = no header match */
 };
 
 struct rule {

@@ -19,6 +19,7 @@ bool route_sni_matches(const struct sni_route *r, const char *sni);
  * which may be NULL (close the connection). *matched is set to the route
  * taken or NULL for the default.
  */
-struct backend *route_sni(const struct listener *l, const char *sni, const struct sni_route **matched);
+struct backend *route_sni(const struct listener *l, const char *sni,
+                          const struct sni_route **matched);
 
 #endif

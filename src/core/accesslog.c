@@ -1,0 +1,217 @@
+/*
+ * The access log. Each line is built in a stack buffer and written with one
+ * write(2), so lines from several workers never interleave (O_APPEND files,
+ * pipes under PIPE_BUF).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "accesslog.h"
+#include "addr.h"
+#include "clienthello.h"
+#include "log.h"
+
+static int access_fd = STDERR_FILENO; /* -1 = off */
+static bool access_owned;             /* access_fd is a file we opened */
+static enum access_format access_format = ACCESS_JSON;
+
+int accesslog_open(const struct log_conf *conf)
+{
+    access_format = conf->format;
+    access_owned = false;
+    if (conf->access == NULL || strcmp(conf->access, "stderr") == 0) {
+        access_fd = STDERR_FILENO;
+    } else if (strcmp(conf->access, "stdout") == 0) {
+        access_fd = STDOUT_FILENO;
+    } else if (strcmp(conf->access, "off") == 0) {
+        access_fd = -1;
+    } else {
+        access_fd = open(conf->access, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        if (access_fd < 0) {
+            log_error("cannot open access log '%s'", conf->access);
+            return -1;
+        }
+        access_owned = true;
+    }
+    return 0;
+}
+
+void accesslog_close(void)
+{
+    if (access_owned && access_fd >= 0)
+        close(access_fd);
+    access_fd = STDERR_FILENO;
+    access_owned = false;
+}
+
+size_t json_escape(char *buf, size_t len, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+
+    if (len == 0)
+        return 0;
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        char esc[7];
+        size_t elen;
+
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            elen = 2;
+        } else if (c < 0x20 || c >= 0x7f) {
+            /* Control bytes and anything non-ASCII: never emit invalid UTF-8. */
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            elen = 6;
+        } else {
+            esc[0] = (char)c;
+            elen = 1;
+        }
+        if (n + elen >= len)
+            break;
+        memcpy(buf + n, esc, elen);
+        n += elen;
+    }
+    buf[n] = '\0';
+    return n;
+}
+
+/* A growing line in a fixed buffer; writes past the end are dropped, never overflow. */
+struct line {
+    char buf[4096];
+    size_t n;
+};
+
+static void line_printf(struct line *ln, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void line_printf(struct line *ln, const char *fmt, ...)
+{
+    va_list ap;
+    int r;
+
+    if (ln->n >= sizeof(ln->buf) - 1)
+        return;
+    va_start(ap, fmt);
+    r = vsnprintf(ln->buf + ln->n, sizeof(ln->buf) - ln->n, fmt, ap);
+    va_end(ap);
+    if (r > 0)
+        ln->n += (size_t)r < sizeof(ln->buf) - ln->n ? (size_t)r : sizeof(ln->buf) - ln->n - 1;
+}
+
+/* Appends "key":"escaped" (or "key":null for NULL). */
+static void line_json_str(struct line *ln, const char *key, const char *val)
+{
+    if (val == NULL) {
+        line_printf(ln, ",\"%s\":null", key);
+        return;
+    }
+    line_printf(ln, ",\"%s\":\"", key);
+    ln->n += json_escape(ln->buf + ln->n, sizeof(ln->buf) - ln->n, val);
+    line_printf(ln, "\"");
+}
+
+/* Appends "key":["a","b"] from a comma-separated list. */
+static void line_json_list(struct line *ln, const char *key, const char *csv)
+{
+    char item[256];
+    const char *p = csv;
+
+    line_printf(ln, ",\"%s\":[", key);
+    while (p != NULL && *p != '\0') {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len >= sizeof(item))
+            len = sizeof(item) - 1;
+        memcpy(item, p, len);
+        item[len] = '\0';
+        line_printf(ln, "%s\"", p == csv ? "" : ",");
+        ln->n += json_escape(ln->buf + ln->n, sizeof(ln->buf) - ln->n, item);
+        line_printf(ln, "\"");
+        p = comma ? comma + 1 : NULL;
+    }
+    line_printf(ln, "]");
+}
+
+/* ISO-8601 UTC timestamp with milliseconds. */
+static void format_ts(char *buf, size_t len)
+{
+    struct timeval tv;
+    struct tm tm;
+    size_t n;
+
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, len - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
+}
+
+/* Milliseconds since the session started. */
+static long session_ms(const struct session *s)
+{
+    struct timeval now, d;
+
+    gettimeofday(&now, NULL);
+    timersub(&now, &s->started, &d);
+    return (long)(d.tv_sec * 1000 + d.tv_usec / 1000);
+}
+
+static void line_write(struct line *ln)
+{
+    if (ln->n >= sizeof(ln->buf) - 1)
+        ln->n = sizeof(ln->buf) - 2;
+    ln->buf[ln->n++] = '\n';
+    (void)!write(access_fd, ln->buf, ln->n);
+}
+
+void accesslog_passthrough(const struct session *s)
+{
+    const struct clienthello *ch = s->hello_parsed ? s->hello : NULL;
+    char ts[40], client[ADDR_STRLEN], versions[256];
+    struct line ln = {.n = 0};
+    const char *sni = ch && ch->has_sni ? ch->sni : NULL;
+    const char *backend = s->backend ? s->backend->name : NULL;
+    const char *server = s->srv ? s->srv->name : NULL;
+
+    if (access_fd < 0)
+        return;
+    format_ts(ts, sizeof(ts));
+    addr_format((const struct sockaddr *)&s->client_addr, client, sizeof(client));
+    versions[0] = '\0';
+    if (ch)
+        clienthello_versions_str(ch, versions, sizeof(versions));
+    if (access_format == ACCESS_TEXT) {
+        line_printf(&ln,
+                    "%s %s passthrough %s sni=%s alpn=%s versions=%s -> %s/%s in=%llu out=%llu "
+                    "ms=%ld result=%s",
+                    ts, s->l->name, client, sni ? sni : "-", ch && ch->nalpn ? ch->alpn : "-",
+                    versions[0] ? versions : "-", backend ? backend : "-", server ? server : "-",
+                    (unsigned long long)s->client.bytes_read,
+                    (unsigned long long)s->server.bytes_read, session_ms(s), s->result);
+        line_write(&ln);
+        return;
+    }
+    line_printf(&ln, "{\"ts\":\"%s\",\"id\":\"%llx\"", ts, (unsigned long long)s->id);
+    line_json_str(&ln, "listener", s->l->name);
+    line_printf(&ln, ",\"mode\":\"passthrough\"");
+    line_json_str(&ln, "client", client);
+    line_json_str(&ln, "sni", sni);
+    line_json_list(&ln, "alpn", ch ? ch->alpn : "");
+    line_json_list(&ln, "tls_versions", versions);
+    line_json_str(&ln, "backend", backend);
+    line_json_str(&ln, "server", server);
+    line_printf(&ln, ",\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_ms\":%ld",
+                (unsigned long long)s->client.bytes_read, (unsigned long long)s->server.bytes_read,
+                session_ms(s));
+    line_json_str(&ln, "result", s->result);
+    line_printf(&ln, "}");
+    line_write(&ln);
+}

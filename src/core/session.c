@@ -1,0 +1,126 @@
+/*
+ * Session lifecycle. A session is created on accept, owns both connections
+ * and its timer, and is destroyed in exactly one place: session_close().
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "config.h"
+#include "log.h"
+#include "passthrough.h"
+#include "session.h"
+#include "worker.h"
+
+/* The session timer fired: the mode decides what the deadline meant. */
+static void session_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct session *s = arg;
+
+    s->ops->on_timer(s);
+}
+
+/* The ops table for a listener's mode, or NULL when the mode is not built. */
+static const struct session_ops *session_ops_for(const struct listener *l)
+{
+    switch (l->mode) {
+    case MODE_PASSTHROUGH:
+        return &passthrough_ops;
+    default:
+        return NULL;
+    }
+}
+
+int session_new(struct worker *w, struct config *conf, struct listener *l, evutil_socket_t fd,
+                const struct sockaddr *peer, int peerlen)
+{
+    struct session *s;
+    socklen_t locallen = sizeof(s->local);
+
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        goto err_fd;
+    s->ops = session_ops_for(l);
+    if (s->ops == NULL)
+        goto err_session;
+    if ((size_t)peerlen > sizeof(s->peer))
+        peerlen = sizeof(s->peer);
+    memcpy(&s->peer, peer, (size_t)peerlen);
+    s->client_addr = s->peer;
+    if (getsockname(fd, (struct sockaddr *)&s->local, &locallen) < 0)
+        memset(&s->local, 0, sizeof(s->local));
+    s->client.bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (s->client.bev == NULL)
+        goto err_session;
+    s->timer = evtimer_new(w->base, session_on_timer, s);
+    if (s->timer == NULL)
+        goto err_bev;
+
+    s->id = ((uint64_t)w->id << 48) | ++w->next_id;
+    s->w = w;
+    s->conf = config_ref(conf);
+    s->l = l;
+    s->client.s = s->server.s = s;
+    s->client.peer = &s->server;
+    s->server.peer = &s->client;
+    event_base_gettimeofday_cached(w->base, &s->started);
+    s->last_io = s->started;
+    TAILQ_INSERT_TAIL(&w->sessions, s, link);
+    w->nsessions++;
+    s->ops->start(s);
+    return 0;
+
+err_bev:
+    bufferevent_free(s->client.bev); /* closes fd */
+    free(s);
+    return -1;
+err_session:
+    free(s);
+err_fd:
+    log_warnx("listener %s: cannot set up a session: out of memory", l->name);
+    close(fd);
+    return -1;
+}
+
+void session_set_timer(struct session *s, unsigned ms)
+{
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+
+    evtimer_add(s->timer, &tv);
+}
+
+void session_touch(struct session *s)
+{
+    event_base_gettimeofday_cached(s->w->base, &s->last_io);
+}
+
+void session_close(struct session *s, const char *result)
+{
+    struct worker *w = s->w;
+
+    if (s->closing)
+        return;
+    s->closing = true;
+    if (s->result == NULL)
+        s->result = result;
+    s->ops->log(s);
+    event_free(s->timer);
+    if (s->client.bev)
+        bufferevent_free(s->client.bev);
+    if (s->server.bev)
+        bufferevent_free(s->server.bev);
+    if (s->srv)
+        atomic_fetch_sub(&s->srv->active, 1);
+    if (s->ops->free)
+        s->ops->free(s);
+    free(s->hello);
+    TAILQ_REMOVE(&w->sessions, s, link);
+    w->nsessions--;
+    worker_release_slot(w, s->l);
+    config_unref(s->conf);
+    free(s);
+    worker_session_ended(w);
+}

@@ -1,0 +1,175 @@
+/*
+ * Passthrough mode. The gateway never holds a key: it reads the client's
+ * first bytes (an optional PROXY header from a balancer in front, then the
+ * TLS ClientHello), routes on the SNI, connects to a server and from then on
+ * relays bytes it cannot read. TLS stays end to end.
+ *
+ *   accept -> [PROXY header] -> ClientHello complete -> route -> connect -> relay
+ */
+#include <stdlib.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "accesslog.h"
+#include "addr.h"
+#include "backend_conn.h"
+#include "clienthello.h"
+#include "log.h"
+#include "passthrough.h"
+#include "proxy_proto.h"
+#include "relay.h"
+#include "route.h"
+#include "session.h"
+
+/* Most bytes we hold from a client before the ClientHello is complete. */
+#define PT_MAX_PEEK (CLIENTHELLO_MAX_WIRE + 4096)
+
+/* Longest PROXY header we accept from a balancer in front (v2 with some TLVs). */
+#define PT_MAX_PROXY_HDR 4096
+
+/* Refuses the client: logs why once, at info (clients send garbage all the time). */
+static void pt_refuse(struct session *s, const char *result, const char *what)
+{
+    char addr[64];
+
+    log_info("session %llx: listener %s: %s from %s: closing", (unsigned long long)s->id,
+             s->l->name, what, addr_format((struct sockaddr *)&s->client_addr, addr, sizeof(addr)));
+    session_close(s, result);
+}
+
+/* Consumes a PROXY header at the start of in. Returns 1 done, 0 need more, -1 closed. */
+static int pt_read_proxy_header(struct session *s, struct evbuffer *in)
+{
+    size_t len = evbuffer_get_length(in);
+    const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)len);
+    struct pp_info info;
+
+    switch (pp_parse(p, len, s->l->proxy_protocol, &info)) {
+    case PP_NEED_MORE:
+        if (len >= PT_MAX_PROXY_HDR) {
+            pt_refuse(s, "proxy-header-bad", "oversized PROXY header");
+            return -1;
+        }
+        return 0;
+    case PP_ABSENT:
+        pt_refuse(s, "proxy-header-missing", "no PROXY header (the listener requires one)");
+        return -1;
+    case PP_BAD:
+        pt_refuse(s, "proxy-header-bad", "malformed PROXY header");
+        return -1;
+    case PP_OK:
+        break;
+    }
+    if (!info.local) {
+        s->client_addr = info.src;
+        s->local = info.dst;
+    }
+    evbuffer_drain(in, info.consumed);
+    s->state = SESSION_HELLO;
+    return 1;
+}
+
+/* The whole ClientHello is here: pick the backend by SNI and connect. */
+static void pt_route(struct session *s)
+{
+    const struct sni_route *route;
+    const char *sni = s->hello->has_sni ? s->hello->sni : NULL;
+
+    s->backend = route_sni(s->l, sni, &route);
+    if (s->backend == NULL) {
+        log_info("session %llx: listener %s: no route for SNI %s and no default_backend: "
+                 "closing",
+                 (unsigned long long)s->id, s->l->name, sni ? sni : "(none)");
+        session_close(s, "no-route");
+        return;
+    }
+    log_debug("session %llx: SNI %s -> backend %s (%s)", (unsigned long long)s->id,
+              sni ? sni : "(none)", s->backend->name, route ? route->pattern : "default");
+    /* Hold further client bytes in the kernel until the server is there. */
+    bufferevent_disable(s->client.bev, EV_READ);
+    backend_connect(s);
+}
+
+/* Client bytes before the relay starts: PROXY header, then ClientHello. */
+static void pt_on_client_read(struct bufferevent *bev, void *arg)
+{
+    struct session *s = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    const uint8_t *p;
+    size_t len;
+
+    if (s->state == SESSION_PROXY_HDR && pt_read_proxy_header(s, in) <= 0)
+        return;
+    len = evbuffer_get_length(in);
+    if (len == 0)
+        return;
+    p = evbuffer_pullup(in, (ev_ssize_t)len);
+    switch (clienthello_parse(p, len, s->hello)) {
+    case CH_NEED_MORE:
+        if (len >= PT_MAX_PEEK)
+            pt_refuse(s, "hello-too-large", "ClientHello too large");
+        return;
+    case CH_NOT_TLS:
+        pt_refuse(s, "not-tls", "not a TLS ClientHello");
+        return;
+    case CH_INVALID:
+        pt_refuse(s, "hello-invalid", "malformed ClientHello");
+        return;
+    case CH_DONE:
+        s->hello_parsed = true;
+        pt_route(s);
+        return;
+    }
+}
+
+/* Client closed or failed before the relay started. */
+static void pt_on_client_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct session *s = arg;
+
+    if (s->state == SESSION_CONNECT && (what & BEV_EVENT_EOF))
+        return; /* unreachable while reading is off; the relay notices the FIN */
+    session_close(s, s->state == SESSION_CONNECT ? "client-closed" : "client-closed-early");
+}
+
+static void pt_start(struct session *s)
+{
+    s->hello = malloc(sizeof(*s->hello));
+    if (s->hello == NULL) {
+        session_close(s, "out-of-memory");
+        return;
+    }
+    s->state = s->l->proxy_protocol != PP_OFF ? SESSION_PROXY_HDR : SESSION_HELLO;
+    bufferevent_setcb(s->client.bev, pt_on_client_read, NULL, pt_on_client_event, s);
+    /* Bound what a client can make us hold before it is routed. */
+    bufferevent_setwatermark(s->client.bev, EV_READ, 0, PT_MAX_PEEK + PT_MAX_PROXY_HDR);
+    session_set_timer(s, s->conf->timeouts.client_hello);
+    bufferevent_enable(s->client.bev, EV_READ);
+}
+
+static void pt_on_timer(struct session *s)
+{
+    switch (s->state) {
+    case SESSION_PROXY_HDR:
+    case SESSION_HELLO:
+        pt_refuse(s, "timeout-hello", "ClientHello not complete in time");
+        return;
+    case SESSION_CONNECT:
+        backend_connect_timeout(s);
+        return;
+    case SESSION_RELAY:
+        relay_on_timer(s);
+        return;
+    }
+}
+
+const struct session_ops passthrough_ops = {
+    .name = "passthrough",
+    .start = pt_start,
+    .on_timer = pt_on_timer,
+    .connected = relay_start,
+    .log = accesslog_passthrough,
+    .free = NULL,
+};
