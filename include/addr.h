@@ -10,7 +10,8 @@
 
 /*
  * Parses "host:port" or "[v6]:port" (host may be a name, resolved with
- * getaddrinfo; the first result wins). Port 0..65535 required. Returns 0, or
+ * getaddrinfo; the first result wins). "*:port" and ":port" mean
+ * 0.0.0.0:port. Port 0..65535 required. Returns 0, or
  * -1 with a short reason copied into why (NUL-terminated, why_len bytes).
  */
 int addr_parse(const char *text, struct sockaddr_storage *ss, socklen_t *len, char *why,
