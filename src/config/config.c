@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "balance.h"
 #include "config.h"
 #include "config/conf.h"
 #include "config/yaml_lines.h"
@@ -261,6 +262,8 @@ static void build_backend(struct build *b, struct backend *be, const struct raw_
         s->index = j;
         s->backend = be;
     }
+    if (!b->oom && balance_build(be) < 0)
+        b->oom = true;
 }
 
 /* A backend by name; validate.c guarantees it exists. NULL name gives NULL. */
@@ -482,7 +485,7 @@ static void free_backend(struct backend *be)
         free_addr(&be->servers[j].addr);
     }
     free(be->servers);
-    free(be->ring);
+    balance_free(be);
 }
 
 /* Frees what build_listener_tls allocated. */

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -55,6 +56,26 @@ fail:
     return -1;
 }
 
+/*
+ * Each relayed connection needs two descriptors; raise the soft limit toward
+ * what max_connections implies (as far as the hard limit allows).
+ */
+static void gateway_raise_fd_limit(const struct config *conf)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)conf->max_connections * 2 + 256;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        log_warn("cannot raise the open-files limit to %llu", (unsigned long long)rl.rlim_cur);
+    if (rl.rlim_cur < want)
+        log_warnx("open-files limit %llu is below the %llu that max_connections %u needs",
+                  (unsigned long long)rl.rlim_cur, (unsigned long long)want,
+                  conf->max_connections);
+}
+
 /* Closes the fds of fds[0..n-1] that are >= 0. */
 static void close_fds(int *fds, size_t n)
 {
@@ -92,6 +113,7 @@ int gateway_run(struct config *conf)
     int rc = 2;
 
     signal(SIGPIPE, SIG_IGN);
+    gateway_raise_fd_limit(conf);
     if (accesslog_open(&conf->log) < 0)
         goto out;
     gw.nworkers = conf->workers;

@@ -6,6 +6,10 @@ i.e. OpenSSL) whose wire bytes we control, to send what curl cannot:
           1-byte TCP segments (--split) or re-framed into several TLS records
           (--records N), preceded by a PROXY header (--proxy v1|v2 --src ip:port)
   raw     send bytes (text or --hex), report whether/when the peer closed
+  sink    a plain TCP server: reads each connection to EOF, answers
+          "<bytes> <sha256>\n", then closes (half-close checks)
+  halfclose  a real ClientHello plus N bytes, then shutdown(SHUT_WR); reads
+          the answer to EOF
   hold    open N TCP connections (optionally sending a partial ClientHello),
           print "held N" and keep them until stdin closes or --seconds pass
 
@@ -181,6 +185,62 @@ def cmd_hold(a):
     return 0
 
 
+def client_hello(sni):
+    """The ClientHello OpenSSL would send for sni (no server needed)."""
+    ctx = ssl._create_unverified_context()
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(inc, out, server_hostname=sni)
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return out.read()
+
+
+def cmd_sink(a):
+    import hashlib
+    import threading
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", a.port))
+    srv.listen(64)
+    print("listening", flush=True)
+
+    def serve(c):
+        h, n = hashlib.sha256(), 0
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            h.update(d)
+            n += len(d)
+        c.sendall(f"{n} {h.hexdigest()}\n".encode())
+        c.close()
+
+    while True:
+        c, _ = srv.accept()
+        threading.Thread(target=serve, args=(c,), daemon=True).start()
+
+
+def cmd_halfclose(a):
+    import hashlib
+    import os
+    data = client_hello(a.sni) + os.urandom(a.bytes)
+    sock = socket.create_connection(("127.0.0.1", a.port), timeout=a.timeout)
+    sock.sendall(data)
+    sock.shutdown(socket.SHUT_WR)
+    reply = b""
+    while True:
+        d = sock.recv(65536)
+        if not d:
+            break
+        reply += d
+    sock.close()
+    print(json.dumps({"sent": f"{len(data)} {hashlib.sha256(data).hexdigest()}",
+                      "reply": reply.decode().strip()}))
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -201,6 +261,13 @@ def main():
     r.add_argument("--data", required=True)
     r.add_argument("--hex", action="store_true")
     r.add_argument("--timeout", type=float, default=10)
+    k = sub.add_parser("sink")
+    k.add_argument("--port", type=int, required=True)
+    c = sub.add_parser("halfclose")
+    c.add_argument("--port", type=int, required=True)
+    c.add_argument("--sni", default="sink.lab.test")
+    c.add_argument("--bytes", type=int, default=100000)
+    c.add_argument("--timeout", type=float, default=20)
     h = sub.add_parser("hold")
     h.add_argument("--port", type=int, required=True)
     h.add_argument("--count", type=int, default=1)
@@ -209,7 +276,8 @@ def main():
     h.add_argument("--timeout", type=float, default=10)
     a = p.parse_args()
     try:
-        return {"get": cmd_get, "raw": cmd_raw, "hold": cmd_hold}[a.cmd](a)
+        return {"get": cmd_get, "raw": cmd_raw, "hold": cmd_hold, "sink": cmd_sink,
+                "halfclose": cmd_halfclose}[a.cmd](a)
     except (OSError, ssl.SSLError) as e:
         print(json.dumps({"ok": False, "error": str(e)}))
         return 1
