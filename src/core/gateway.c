@@ -72,8 +72,7 @@ static void gateway_raise_fd_limit(const struct config *conf)
         log_warn("cannot raise the open-files limit to %llu", (unsigned long long)rl.rlim_cur);
     if (rl.rlim_cur < want)
         log_warnx("open-files limit %llu is below the %llu that max_connections %u needs",
-                  (unsigned long long)rl.rlim_cur, (unsigned long long)want,
-                  conf->max_connections);
+                  (unsigned long long)rl.rlim_cur, (unsigned long long)want, conf->max_connections);
 }
 
 /* Closes the fds of fds[0..n-1] that are >= 0. */

@@ -159,7 +159,7 @@ https_get() {
 
 # json_field JSON KEY: top-level field of a JSON object (strings and numbers).
 json_field() {
-    python3 -c 'import json,sys; v=json.loads(sys.argv[1]).get(sys.argv[2]); print("" if v is None else (json.dumps(v) if isinstance(v,(dict,list)) else v))' "$1" "$2"
+    python3 -c 'import json,sys; v=json.loads(sys.argv[1]).get(sys.argv[2]); print("" if v is None else (json.dumps(v) if isinstance(v,(dict,list,bool)) else v))' "$1" "$2"
 }
 
 # Access-log lines of the gateway (JSON objects, one per line).

@@ -32,7 +32,7 @@ assert_eq "plain HTTP instead of a ClientHello is closed" true "$(json_field "$o
 check "... at once, not at the timeout" test "$(json_field "$out" ms)" -lt 500
 out=$($TLSCLIENT raw --port "$GW" --hex --data 8041010301 --timeout 5)
 assert_eq "an SSLv2-style hello is closed" true "$(json_field "$out" closed)"
-out=$($TLSCLIENT raw --port "$GW" --hex --data 16030100ff0100fffb0303 --timeout 5)
+out=$($TLSCLIENT raw --port "$GW" --hex --data 16030100ff010000fb0303 --timeout 5)
 assert_eq "a truncated hello is closed (at the hello timeout)" true "$(json_field "$out" closed)"
 check "... no earlier than timeouts.client_hello" test "$(json_field "$out" ms)" -ge 700
 out=$($TLSCLIENT raw --port "$GW" --hex --data 160301ffff01 --timeout 5)
