@@ -42,6 +42,7 @@ taskset -c 1 "$tlsgate" origin --name web1 --https 127.0.0.1:$ORIGIN --cert "$tm
 pids+=($!)
 cat >"$tmp/gw.yaml" <<YAML
 workers: 1
+max_connections: 8000
 admin: { listen: "" }
 log: { level: warn, access: "off" }
 backends:
@@ -56,7 +57,7 @@ pids+=($gw_pid)
 cat >"$tmp/haproxy.cfg" <<CFG
 global
     nbthread 1
-    maxconn 50000
+    maxconn 8000
 defaults
     mode tcp
     timeout connect 3s
@@ -73,7 +74,7 @@ CFG
 taskset -c 0 haproxy -f "$tmp/haproxy.cfg" -db 2>"$tmp/haproxy.log" &
 hap_pid=$!
 pids+=($hap_pid)
-wait_port $ORIGIN && wait_port $GW && wait_port $HAP
+wait_port $ORIGIN && wait_port $GW && wait_port $HAP || { for f in "$tmp"/*.log; do echo "== $f"; tail -n 5 "$f"; done; exit 1; }
 
 # run_wrk NAME PORT PID EXTRA...: prints "req/s cpu_us_per_req"
 run_wrk() {
