@@ -15,6 +15,30 @@ void accesslog_close(void);
 /* Writes the line for a passthrough session that ends (one write(2), JSON or text). */
 void accesslog_passthrough(const struct session *s);
 
+/* What the access log says of one HTTP request (strings may be NULL: null / "-"). */
+struct access_http {
+    unsigned request_no; /* 1 for the first request on the connection */
+    const char *sni;     /* TLS listeners: the SNI the client sent */
+    const char *tls_version;
+    const char *tls_cipher;
+    const char *method;
+    const char *host;
+    const char *path;
+    unsigned status;         /* 0: no response (e.g. TLS handshake failed) */
+    const char *rule_action; /* "deny" | "redirect" | "forward" of the matched rule */
+    int rule;                /* index of the matched rule, -1 none */
+    const char *sticky;      /* "hit" | "miss" | "reset", NULL when off */
+    const char *backend;
+    const char *server;
+    unsigned long long bytes_in;  /* from the client */
+    unsigned long long bytes_out; /* to the client */
+    long duration_ms;             /* since the request head began */
+    const char *result;           /* "ok" or why it failed */
+};
+
+/* Writes the line for one request of an HTTP-mode session. */
+void accesslog_http(const struct session *s, const struct access_http *a);
+
 /* Appends s to buf as a JSON string body (without quotes), escaping as needed. Returns bytes
  * written, never more than len-1; buf stays NUL-terminated. */
 size_t json_escape(char *buf, size_t len, const char *s);

@@ -103,17 +103,38 @@ struct backend_tls_conf {
     char *sni;    /* SNI and name to verify; NULL = server address host */
 };
 
+/* Live counters of a listener, fed by metrics.c (all relaxed atomics). */
+#define METRICS_HS_BUCKETS 12 /* TLS handshake latency buckets, see metrics.c */
+struct listener_stats {
+    atomic_ullong conns_total;
+    atomic_ullong bytes_in;  /* from clients */
+    atomic_ullong bytes_out; /* to clients */
+    atomic_ullong handshakes_ok;
+    atomic_ullong handshakes_failed;
+    atomic_ullong handshake_buckets[METRICS_HS_BUCKETS]; /* count per bucket, not cumulative */
+    atomic_ullong handshake_usec_sum;
+    atomic_ullong requests[6]; /* by status class: [0] none, [1] 1xx .. [5] 5xx */
+    atomic_ullong cpu_nsec;    /* gateway CPU time attributed to this listener */
+};
+
+struct server_stats {
+    atomic_ullong picks; /* connections or requests sent to the server */
+};
+
 struct backend;
+struct tls_server; /* src/tls/tls_server.c: a listener's SSL_CTXs */
+struct tls_client; /* src/tls/tls_client.c: a backend's SSL_CTX and session cache */
 
 struct server {
-    char *name;               /* unique within its backend */
-    struct net_addr addr;     /* where to connect */
-    unsigned weight;          /* relative share for roundrobin/random/source */
-    unsigned max_connections; /* 0 = unlimited */
-    unsigned index;           /* position in backend->servers */
-    struct backend *backend;  /* owner */
-    atomic_uint active;       /* live: open connections to this server */
-    atomic_bool down;         /* live: set by health checks / ejection */
+    char *name;                /* unique within its backend */
+    struct net_addr addr;      /* where to connect */
+    unsigned weight;           /* relative share for roundrobin/random/source */
+    unsigned max_connections;  /* 0 = unlimited */
+    unsigned index;            /* position in backend->servers */
+    struct backend *backend;   /* owner */
+    atomic_uint active;        /* live: open connections to this server */
+    atomic_bool down;          /* live: set by health checks / ejection */
+    struct server_stats stats; /* live */
 };
 
 /* Consistent-hash ring for BALANCE_SOURCE, built by balance_build(). */
@@ -132,7 +153,8 @@ struct backend {
     size_t nservers;
     struct hash_ring_point *ring; /* sorted by hash, owned; NULL unless source */
     size_t nring;
-    atomic_uint rr_next; /* live: roundrobin cursor */
+    atomic_uint rr_next;           /* live: roundrobin cursor */
+    struct tls_client *tls_client; /* owned; NULL unless tls.enabled */
 };
 
 /* One sni_routes entry of a passthrough listener. */
@@ -189,6 +211,7 @@ struct sticky_conf {
     char *cookie;      /* cookie name */
     unsigned max_age;  /* seconds; 0 = session cookie */
     char *secret_file; /* HMAC key file; "" = random key per process */
+    uint8_t key[32];   /* HMAC key read from secret_file at load (STICKY_KEY_LEN) */
 };
 
 struct http_conf {
@@ -215,9 +238,11 @@ struct listener {
     /* offload / bridge */
     bool has_tls;
     struct listener_tls_conf tls;
+    struct tls_server *tls_server; /* owned; NULL unless has_tls */
     /* offload / bridge / http */
     struct http_conf http;
-    atomic_uint active; /* live: open client connections */
+    atomic_uint active;          /* live: open client connections */
+    struct listener_stats stats; /* live */
 };
 
 struct config {

@@ -13,6 +13,13 @@
  */
 void relay_start(struct session *s);
 
+/*
+ * As relay_start, without the PROXY header: for a connection already in use
+ * (an HTTP connection upgraded by a 101). Bytes waiting in either input go
+ * first.
+ */
+void relay_tunnel(struct session *s);
+
 /* Idle check from the session timer: closes an idle session or re-arms. */
 void relay_on_timer(struct session *s);
 

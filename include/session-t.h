@@ -14,6 +14,8 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <event2/util.h>
+
 #include "config-t.h"
 
 struct bufferevent;
@@ -21,6 +23,7 @@ struct event;
 struct session;
 struct worker;
 struct clienthello;
+struct http_sess;
 
 /* One side of a session: the client or the backend server. */
 struct half {
@@ -31,6 +34,19 @@ struct half {
     bool eof;                /* this side sent FIN (or we gave up reading it) */
     bool shut_wr;            /* we passed the peer's FIN on to this side */
     bool throttled;          /* reading paused: the peer's output is full */
+    /* Raw-socket relay (splice_relay.c), once the bufferevent has been let go: */
+    bool raw;            /* fd is ours (bev is NULL): close it at session end */
+    bool bulk;           /* recent reads were large: move this side's bytes by splice */
+    bool blocked;        /* the peer can't take more: rd_ev off, the peer's wr_ev on */
+    bool has_pipe;       /* pipe[] is a pooled pipe lent to this side */
+    evutil_socket_t fd;  /* the socket, when raw */
+    struct event *rd_ev; /* readable: move this side's bytes to the peer */
+    struct event *wr_ev; /* writable: flush the peer's bytes to this side (made on need) */
+    uint8_t *spill;      /* bytes from this side the peer could not take yet, or NULL */
+    uint32_t spill_len;  /* bytes in spill */
+    uint32_t spill_off;  /* of which already written */
+    uint32_t piped;      /* bytes from this side in pipe[] not yet written to the peer */
+    int pipe[2];         /* read and write ends, while has_pipe */
 };
 
 enum session_state {
@@ -48,6 +64,8 @@ struct session_ops {
     void (*connected)(struct session *s); /* the server connection is up */
     void (*log)(const struct session *s); /* write the access-log line at close */
     void (*free)(struct session *s);      /* release mode state (may be NULL) */
+    void (*on_stop)(struct session *s);   /* the worker stops: end if idle (may be NULL) */
+    bool opens_client; /* start() opens client.bev on s->fd itself (e.g. after a PROXY header) */
 };
 
 struct session {
@@ -72,6 +90,8 @@ struct session {
     struct timeval last_io;    /* last bytes either way (cached loop time) */
     const char *result;        /* why it ended, for the access log (static string) */
     bool closing;              /* session_close() ran */
+    struct http_sess *http;    /* HTTP modes: request state (owned, src/http/) */
+    evutil_socket_t fd;        /* accepted socket; the mode opens client.bev on it */
     TAILQ_ENTRY(session) link; /* in w->sessions */
 };
 

@@ -14,8 +14,13 @@ struct event_base;
 struct event;
 struct evconnlistener;
 struct gateway;
+struct http_pool;
+struct cpu_acct;
 
 TAILQ_HEAD(session_list, session);
+
+/* Empty pipes a worker keeps for its splice relays; more are closed when returned. */
+#define WORKER_RELAY_PIPES 32
 
 struct worker;
 
@@ -43,6 +48,11 @@ struct worker {
     bool stopping;           /* no new connections; exit when sessions end */
     uint64_t next_id;        /* session id counter (combined with id) */
     time_t last_refusal_log; /* rate-limits "connection refused" warnings */
+    struct http_pool *pool;  /* idle keep-alive backend connections (src/http/) */
+    struct cpu_acct *cpu;    /* CPU attribution per listener (src/admin/cpu.c), owned */
+    int relay_pipes[WORKER_RELAY_PIPES][2]; /* empty pipes lent to splice relays on need */
+    unsigned nrelay_pipes;                  /* how many of relay_pipes are held */
+    uint8_t *relay_buf; /* the splice relay's copy buffer for small reads (made on need) */
 };
 
 #endif

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "compare.h"
 #include "config.h"
+#include "demo.h"
 #include "gateway.h"
 #include "log.h"
 #include "origin.h"
@@ -18,8 +20,8 @@ static void usage(FILE *out)
             "  tlsgate -c FILE            run the gateway in the foreground (logs to stderr)\n"
             "  tlsgate -c FILE --check    validate FILE and exit 0 (valid) or 1 (errors printed)\n"
             "  tlsgate origin [options]   lab origin server (tlsgate origin -h)\n"
-            "  tlsgate demo               self-contained lab (not built yet)\n"
-            "  tlsgate compare [options]  side-by-side load comparison (not built yet)\n"
+            "  tlsgate demo [options]     self-contained lab: certs, origins, gateway, comparison\n"
+            "  tlsgate compare [options]  drive the same load through several listeners\n"
             "  tlsgate --version | -h\n");
 }
 
@@ -31,22 +33,6 @@ static void print_errors(const struct config_errors *errs)
 }
 
 /* Listener modes this build can serve; the others pass --check but cannot run yet. */
-static int check_runnable(const struct config *c)
-{
-    int bad = 0;
-
-    for (size_t i = 0; i < c->nlisteners; i++) {
-        if (c->listeners[i].mode == MODE_PASSTHROUGH)
-            continue;
-        fprintf(stderr,
-                "%s: listeners[%zu].mode: mode of listener '%s' is not implemented in "
-                "this version (only passthrough is)\n",
-                c->path, i, c->listeners[i].name);
-        bad = 1;
-    }
-    return bad ? -1 : 0;
-}
-
 /* tlsgate -c FILE [--check] */
 static int run_gateway(int argc, char **argv)
 {
@@ -97,10 +83,6 @@ static int run_gateway(int argc, char **argv)
         config_unref(conf);
         return 0;
     }
-    if (check_runnable(conf) < 0) {
-        config_unref(conf);
-        return 1;
-    }
     log_set_level(conf->log.level);
     return gateway_run(conf);
 }
@@ -109,9 +91,9 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "origin") == 0)
         return origin_main(argc - 1, argv + 1);
-    if (argc >= 2 && (strcmp(argv[1], "demo") == 0 || strcmp(argv[1], "compare") == 0)) {
-        fprintf(stderr, "tlsgate %s: not implemented in this version\n", argv[1]);
-        return 1;
-    }
+    if (argc >= 2 && strcmp(argv[1], "demo") == 0)
+        return demo_main(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "compare") == 0)
+        return compare_main(argc - 1, argv + 1);
     return run_gateway(argc, argv);
 }

@@ -16,6 +16,8 @@
 
 #include "balance.h"
 #include "config.h"
+#include "sticky.h"
+#include "tls_ctx.h"
 #include "config/conf.h"
 #include "config/yaml_lines.h"
 
@@ -424,6 +426,27 @@ oom:
     return NULL;
 }
 
+/* Reads the cookie HMAC key of every listener with sticky:. Returns the number of errors. */
+static unsigned load_sticky_keys(struct config *c, const struct yaml_lines *yl,
+                                 struct config_errors *errs)
+{
+    unsigned nerr = 0;
+
+    for (size_t i = 0; i < c->nlisteners; i++) {
+        struct sticky_conf *sc = &c->listeners[i].http.sticky;
+        char key[80], why[256];
+        unsigned line, col;
+
+        if (!sc->enabled || sticky_key_load(sc->secret_file, sc->key, why, sizeof(why)) == 0)
+            continue;
+        snprintf(key, sizeof(key), "listeners[%zu].http.sticky.secret_file", i);
+        yaml_lines_locate(yl, key, &line, &col);
+        config_errors_at(errs, c->path, line, col, key, "%s", why);
+        nerr++;
+    }
+    return nerr;
+}
+
 /* See config.h. */
 struct config *config_load(const char *path, struct config_errors *errs)
 {
@@ -453,6 +476,14 @@ struct config *config_load(const char *path, struct config_errors *errs)
         goto done;
     if (validate_config(rc, path, yl, errs) == 0)
         c = build_config(rc, path, errs);
+    if (c != NULL && load_sticky_keys(c, yl, errs) > 0) {
+        config_unref(c);
+        c = NULL;
+    }
+    if (c != NULL && tls_config_build(c, yl, errs) > 0) {
+        config_unref(c);
+        c = NULL;
+    }
     cyaml_free(&cfg, &schema_config, rc, 0);
 done:
     yaml_lines_free(yl);
@@ -542,6 +573,7 @@ void config_unref(struct config *c)
 {
     if (c == NULL || atomic_fetch_sub(&c->refs, 1) != 1)
         return;
+    tls_config_free(c);
     for (size_t i = 0; i < c->nbackends; i++)
         free_backend(&c->backends[i]);
     free(c->backends);

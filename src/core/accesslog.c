@@ -16,6 +16,7 @@
 #include "addr.h"
 #include "clienthello.h"
 #include "log.h"
+#include "metrics.h"
 
 static int access_fd = STDERR_FILENO; /* -1 = off */
 static bool access_owned;             /* access_fd is a file we opened */
@@ -164,10 +165,12 @@ static long session_ms(const struct session *s)
     return (long)(d.tv_sec * 1000 + d.tv_usec / 1000);
 }
 
-static void line_write(struct line *ln)
+/* Writes the line for listener l, and keeps a copy for the admin dashboard. */
+static void line_write(struct line *ln, const struct listener *l)
 {
     if (ln->n >= sizeof(ln->buf) - 1)
         ln->n = sizeof(ln->buf) - 2;
+    metrics_recent_add(l, ln->buf, ln->n);
     ln->buf[ln->n++] = '\n';
     (void)!write(access_fd, ln->buf, ln->n);
 }
@@ -196,7 +199,7 @@ void accesslog_passthrough(const struct session *s)
                     versions[0] ? versions : "-", backend ? backend : "-", server ? server : "-",
                     (unsigned long long)s->client.bytes_read,
                     (unsigned long long)s->server.bytes_read, session_ms(s), s->result);
-        line_write(&ln);
+        line_write(&ln, s->l);
         return;
     }
     line_printf(&ln, "{\"ts\":\"%s\",\"id\":\"%llx\"", ts, (unsigned long long)s->id);
@@ -213,5 +216,65 @@ void accesslog_passthrough(const struct session *s)
                 session_ms(s));
     line_json_str(&ln, "result", s->result);
     line_printf(&ln, "}");
-    line_write(&ln);
+    line_write(&ln, s->l);
+}
+
+/* Appends "key":N, or "key":null when n < 0. */
+static void line_json_int(struct line *ln, const char *key, long long n)
+{
+    if (n < 0)
+        line_printf(ln, ",\"%s\":null", key);
+    else
+        line_printf(ln, ",\"%s\":%lld", key, n);
+}
+
+/* "-" for a NULL or empty string in text lines. */
+static const char *dash(const char *v)
+{
+    return v == NULL || *v == '\0' ? "-" : v;
+}
+
+void accesslog_http(const struct session *s, const struct access_http *a)
+{
+    char ts[40], client[ADDR_STRLEN];
+    struct line ln = {.n = 0};
+    const char *mode;
+
+    if (access_fd < 0)
+        return;
+    format_ts(ts, sizeof(ts));
+    addr_format((const struct sockaddr *)&s->client_addr, client, sizeof(client));
+    mode = s->l->mode == MODE_OFFLOAD ? "offload" : s->l->mode == MODE_BRIDGE ? "bridge" : "http";
+    if (access_format == ACCESS_TEXT) {
+        line_printf(&ln,
+                    "%s %s %s %s sni=%s \"%s %s\" host=%s %u rule=%d sticky=%s -> %s/%s "
+                    "in=%llu out=%llu ms=%ld result=%s",
+                    ts, s->l->name, mode, client, dash(a->sni), dash(a->method), dash(a->path),
+                    dash(a->host), a->status, a->rule, dash(a->sticky), dash(a->backend),
+                    dash(a->server), a->bytes_in, a->bytes_out, a->duration_ms, dash(a->result));
+        line_write(&ln, s->l);
+        return;
+    }
+    line_printf(&ln, "{\"ts\":\"%s\",\"id\":\"%llx\"", ts, (unsigned long long)s->id);
+    line_json_str(&ln, "listener", s->l->name);
+    line_json_str(&ln, "mode", mode);
+    line_json_str(&ln, "client", client);
+    line_json_str(&ln, "sni", a->sni && *a->sni ? a->sni : NULL);
+    line_json_str(&ln, "tls_version", a->tls_version && *a->tls_version ? a->tls_version : NULL);
+    line_json_str(&ln, "tls_cipher", a->tls_cipher && *a->tls_cipher ? a->tls_cipher : NULL);
+    line_printf(&ln, ",\"request\":%u", a->request_no);
+    line_json_str(&ln, "method", a->method);
+    line_json_str(&ln, "host", a->host);
+    line_json_str(&ln, "path", a->path);
+    line_json_int(&ln, "status", a->status ? (long long)a->status : -1);
+    line_json_int(&ln, "rule", a->rule);
+    line_json_str(&ln, "rule_action", a->rule_action);
+    line_json_str(&ln, "sticky", a->sticky);
+    line_json_str(&ln, "backend", a->backend);
+    line_json_str(&ln, "server", a->server);
+    line_printf(&ln, ",\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_ms\":%ld", a->bytes_in,
+                a->bytes_out, a->duration_ms);
+    line_json_str(&ln, "result", a->result);
+    line_printf(&ln, "}");
+    line_write(&ln, s->l);
 }

@@ -15,6 +15,7 @@
 #include <event2/event.h>
 
 #include "accesslog.h"
+#include "admin.h"
 #include "config.h"
 #include "gateway.h"
 #include "log.h"
@@ -131,7 +132,7 @@ int gateway_run(struct config *conf)
                 goto out_fds;
 
     gw.base = event_base_new();
-    if (gw.base == NULL)
+    if (gw.base == NULL || admin_start(gw.base, conf) < 0)
         goto out_fds;
     for (unsigned w = 0; w < gw.nworkers; w++) {
         /* The worker owns its fds from here, even when init fails. */
@@ -180,6 +181,7 @@ out:
         event_free(sigint);
     if (sighup)
         event_free(sighup);
+    admin_stop(); /* workers are joined: no access-log line comes any more */
     if (gw.base)
         event_base_free(gw.base);
     free(fds);

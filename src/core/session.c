@@ -7,12 +7,16 @@
 #include <unistd.h>
 
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include "config.h"
+#include "http_session.h"
 #include "log.h"
+#include "metrics.h"
 #include "passthrough.h"
 #include "session.h"
+#include "tls_ctx.h"
 #include "worker.h"
 
 /* The session timer fired: the mode decides what the deadline meant. */
@@ -29,9 +33,12 @@ static const struct session_ops *session_ops_for(const struct listener *l)
     switch (l->mode) {
     case MODE_PASSTHROUGH:
         return &passthrough_ops;
-    default:
-        return NULL;
+    case MODE_OFFLOAD:
+    case MODE_BRIDGE:
+    case MODE_HTTP:
+        return &http_ops;
     }
+    return NULL;
 }
 
 int session_new(struct worker *w, struct config *conf, struct listener *l, evutil_socket_t fd,
@@ -52,9 +59,12 @@ int session_new(struct worker *w, struct config *conf, struct listener *l, evuti
     s->client_addr = s->peer;
     if (getsockname(fd, (struct sockaddr *)&s->local, &locallen) < 0)
         memset(&s->local, 0, sizeof(s->local));
-    s->client.bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (s->client.bev == NULL)
-        goto err_session;
+    s->fd = fd;
+    if (!s->ops->opens_client) {
+        s->client.bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+        if (s->client.bev == NULL)
+            goto err_session;
+    }
     s->timer = evtimer_new(w->base, session_on_timer, s);
     if (s->timer == NULL)
         goto err_bev;
@@ -70,11 +80,15 @@ int session_new(struct worker *w, struct config *conf, struct listener *l, evuti
     s->last_io = s->started;
     TAILQ_INSERT_TAIL(&w->sessions, s, link);
     w->nsessions++;
+    metrics_conn_open(l);
     s->ops->start(s);
     return 0;
 
 err_bev:
-    bufferevent_free(s->client.bev); /* closes fd */
+    if (s->client.bev != NULL)
+        bufferevent_free(s->client.bev); /* closes fd */
+    else
+        close(fd);
     free(s);
     return -1;
 err_session:
@@ -83,6 +97,18 @@ err_fd:
     log_warnx("listener %s: cannot set up a session: out of memory", l->name);
     close(fd);
     return -1;
+}
+
+/*
+ * A TLS connection being freed: mark it shut down so OpenSSL keeps its
+ * session for resumption (libevent never sends close_notify itself).
+ */
+static void session_tls_closing(struct bufferevent *bev)
+{
+    SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+
+    if (ssl != NULL)
+        tls_ssl_closing(ssl);
 }
 
 void session_set_timer(struct session *s, unsigned ms)
@@ -108,8 +134,12 @@ void session_close(struct session *s, const char *result)
         s->result = result;
     s->ops->log(s);
     event_free(s->timer);
+    session_tls_closing(s->client.bev);
+    session_tls_closing(s->server.bev);
     if (s->client.bev)
-        bufferevent_free(s->client.bev);
+        bufferevent_free(s->client.bev); /* closes s->fd */
+    else if (s->ops->opens_client && s->fd >= 0)
+        close(s->fd);
     if (s->server.bev)
         bufferevent_free(s->server.bev);
     if (s->srv)

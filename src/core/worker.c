@@ -13,9 +13,12 @@
 #include <event2/listener.h>
 
 #include "config.h"
+#include "cpu.h"
 #include "gateway.h"
+#include "http_session.h"
 #include "log.h"
 #include "session.h"
+#include "splice_relay.h"
 #include "worker.h"
 
 /*
@@ -109,6 +112,7 @@ static void worker_on_drain_timeout(evutil_socket_t fd, short what, void *arg)
 static void worker_on_notify(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
+    struct session *s, *next;
     uint64_t v;
     struct timeval tv;
 
@@ -118,6 +122,12 @@ static void worker_on_notify(evutil_socket_t fd, short what, void *arg)
         return;
     w->stopping = true;
     worker_close_listeners(w);
+    http_pool_free(w);
+    for (s = TAILQ_FIRST(&w->sessions); s != NULL; s = next) {
+        next = TAILQ_NEXT(s, link);
+        if (s->ops->on_stop != NULL)
+            s->ops->on_stop(s); /* e.g. idle keep-alive connections end now */
+    }
     if (w->nsessions == 0) {
         event_base_loopbreak(w->base);
         return;
@@ -151,6 +161,8 @@ int worker_init(struct worker *w, struct gateway *gw, unsigned id, struct config
     w->accept_ctx = calloc(nl ? nl : 1, sizeof(*w->accept_ctx));
     w->nlisteners = nl;
     if (w->base == NULL || w->listeners == NULL || w->accept_ctx == NULL)
+        goto fail;
+    if (cpu_worker_init(w) < 0)
         goto fail;
     w->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (w->notify_fd < 0)
@@ -188,7 +200,9 @@ static void *worker_main(void *arg)
 
     snprintf(name, sizeof(name), "w%u", w->id);
     log_set_thread_name(name);
+    cpu_worker_enter(w);
     event_base_dispatch(w->base);
+    cpu_worker_leave(w);
     return NULL;
 }
 
@@ -221,6 +235,8 @@ void worker_join_and_free(struct worker *w)
         pthread_join(w->thread, NULL);
     while ((s = TAILQ_FIRST(&w->sessions)) != NULL)
         session_close(s, "shutdown");
+    splice_relay_worker_free(w); /* after the sessions: they return their pipes */
+    http_pool_free(w);
     worker_close_listeners(w);
     free(w->listeners);
     free(w->accept_ctx);
@@ -230,6 +246,7 @@ void worker_join_and_free(struct worker *w)
         event_free(w->notify_ev);
     if (w->notify_fd >= 0)
         close(w->notify_fd);
+    cpu_worker_free(w); /* its timer is on w->base */
     if (w->base)
         event_base_free(w->base);
     config_unref(w->conf);

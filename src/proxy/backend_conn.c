@@ -14,6 +14,7 @@
 #include "backend_conn.h"
 #include "balance.h"
 #include "log.h"
+#include "metrics.h"
 #include "session.h"
 #include "worker-t.h"
 
@@ -70,6 +71,7 @@ static void backend_try(struct session *s, const struct server *prev)
         return;
     }
     atomic_fetch_add(&srv->active, 1);
+    metrics_server_pick(srv);
     s->srv = srv;
     s->attempts++;
     s->state = SESSION_CONNECT;

@@ -17,11 +17,13 @@
 #include "backend_conn.h"
 #include "clienthello.h"
 #include "log.h"
+#include "metrics.h"
 #include "passthrough.h"
 #include "proxy_proto.h"
 #include "relay.h"
 #include "route.h"
 #include "session.h"
+#include "splice_relay.h"
 
 /* Most bytes we hold from a client before the ClientHello is complete. */
 #define PT_MAX_PEEK (CLIENTHELLO_MAX_WIRE + 4096)
@@ -165,11 +167,18 @@ static void pt_on_timer(struct session *s)
     }
 }
 
+/* At close: the connection's byte counts and its access-log line. */
+static void pt_log(const struct session *s)
+{
+    metrics_bytes(s->l, s->client.bytes_read, s->server.bytes_read);
+    accesslog_passthrough(s);
+}
+
 const struct session_ops passthrough_ops = {
     .name = "passthrough",
     .start = pt_start,
     .on_timer = pt_on_timer,
-    .connected = relay_start,
-    .log = accesslog_passthrough,
-    .free = NULL,
+    .connected = splice_relay_start,
+    .log = pt_log,
+    .free = splice_relay_free,
 };

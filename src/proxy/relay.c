@@ -120,19 +120,25 @@ static int relay_send_proxy_header(struct session *s)
 
 void relay_start(struct session *s)
 {
-    struct half *sides[2] = {&s->client, &s->server};
-
-    s->state = SESSION_RELAY;
     if (relay_send_proxy_header(s) < 0) {
         session_close(s, "proxy-header-failed");
         return;
     }
+    relay_tunnel(s);
+}
+
+void relay_tunnel(struct session *s)
+{
+    struct half *sides[2] = {&s->client, &s->server};
+
+    s->state = SESSION_RELAY;
     for (int i = 0; i < 2; i++) {
         bufferevent_setcb(sides[i]->bev, relay_on_read, relay_on_write, relay_on_event, sides[i]);
         bufferevent_setwatermark(sides[i]->bev, EV_READ, 0, 0);
         bufferevent_setwatermark(sides[i]->bev, EV_WRITE, RELAY_HIGH_WATER / 2, 0);
     }
-    relay_move(&s->client); /* the ClientHello we peeked */
+    relay_move(&s->client); /* the ClientHello we peeked, or bytes after a 101 */
+    relay_move(&s->server);
     session_touch(s);
     session_set_timer(s, s->conf->timeouts.idle);
     bufferevent_enable(s->server.bev, EV_READ | EV_WRITE);

@@ -166,3 +166,139 @@ json_field() {
 access_lines() {
     grep -E '^\{"ts"' "$T/gateway.log" || true
 }
+
+# ---------------------------------------------------------------------------
+# HTTP modes (offload, bridge, http): helpers used by test_offload_*,
+# test_bridge_*, test_http_* and test_mtls.
+
+HTTPCLIENT="python3 $TG_SRC/tests/integration/httpclient.py"
+
+# start_http_origin NAME PORT: a plain-HTTP origin that logs one line per
+# request it answers ("cN #M client METHOD target status bytes") in
+# $T/origin-NAME.log, so a test can tell what reached it.
+start_http_origin() {
+    start_origin "$1" --http "127.0.0.1:$2"
+}
+
+# tls_certs_yaml NAME...: a listener's "tls:" value with the lab certificates
+# NAME.crt/NAME.key (the first is the default).
+tls_certs_yaml() {
+    local out="{ certificates: [" sep="" n
+    make_certs
+    for n in "$@"; do
+        out+="$sep { cert: $CERTS/$n.crt, key: $CERTS/$n.key }"
+        sep=","
+    done
+    echo "$out ] }"
+}
+
+# gw_curl HOST PORT PATH [curl options...]: HTTPS through the gateway with the
+# lab CA, HOST resolved to 127.0.0.1; prints the body. Never fails (so a test
+# goes on to report what it got); curl's error goes to stderr.
+gw_curl() {
+    local host=$1 port=$2 path=$3
+    shift 3
+    curl -sS --max-time 20 --cacert "$CERTS/ca.crt" --resolve "$host:$port:127.0.0.1" "$@" \
+        "https://$host:$port$path" || true
+}
+
+# origin_header JSON NAME: the values of request header NAME (any case) in an
+# origin's JSON echo, one per line, in the order the origin received them.
+origin_header() {
+    python3 -c '
+import json, sys
+try:
+    headers = json.loads(sys.argv[1]).get("headers", [])
+except Exception:
+    headers = []
+for n, v in headers:
+    if n.lower() == sys.argv[2].lower():
+        print(v)' "$1" "$2"
+}
+
+# resp_header RESPONSE_JSON NAME: a header of one response object printed by
+# httpclient.py (first value, "" when absent).
+resp_header() {
+    python3 -c '
+import json, sys
+try:
+    headers = json.loads(sys.argv[1]).get("headers", [])
+except Exception:
+    headers = []
+print(next((v for n, v in headers if n.lower() == sys.argv[2].lower()), ""))' "$1" "$2"
+}
+
+# json_path JSON EXPR: evaluates a Python expression on the parsed JSON "d",
+# e.g. json_path "$out" 'd["responses"][0]["status"]'. Prints "" on error.
+json_path() {
+    python3 -c '
+import json, sys
+try:
+    d = json.loads(sys.argv[1])
+    v = eval(sys.argv[2])
+except Exception:
+    v = None
+print("" if v is None else (json.dumps(v) if isinstance(v, (dict, list, bool)) else v))' "$1" "$2"
+}
+
+# access_line TEXT...: the last access-log line containing every TEXT.
+access_line() {
+    local lines
+    lines=$(access_lines)
+    while [ $# -gt 0 ]; do
+        lines=$(grep -F -- "$1" <<<"$lines" || true)
+        shift
+    done
+    tail -1 <<<"$lines"
+}
+
+# wait_access TEXT [SECONDS]: waits until an access-log line contains TEXT
+# (default 10 s). Returns 0 either way: the assertions on the line report
+# what is missing.
+wait_access() {
+    local text=$1 secs=${2:-10} i
+    for i in $(seq 1 $((secs * 20))); do
+        access_lines | grep -qF -- "$text" && return 0
+        sleep 0.05
+    done
+    echo "# no access-log line with '$text'" >&2
+    return 0
+}
+
+# origin_served NAME TEXT: how many requests origin NAME answered whose log
+# line contains TEXT (e.g. a path).
+origin_served() {
+    grep -E ' c[0-9]+ #[0-9]+ ' "$T/origin-$1.log" 2>/dev/null | grep -cF -- "$2" || true
+}
+
+# bail WHAT: a failure the rest of the test cannot go on after: reports it
+# with the end of the gateway log, and ends the test (failed).
+bail() {
+    fail "$*"
+    tail -20 "$T/gateway.log" 2>/dev/null | sed 's/^/# /'
+    finish || true
+    exit 1
+}
+
+# json_get JSON KEY: json_field that prints "" instead of failing when JSON
+# is not JSON (e.g. an error page), so assignments don't end the test.
+json_get() {
+    json_field "$@" 2>/dev/null || true
+}
+
+# end_gateway: stop_gateway, or when the gateway is already gone (crashed),
+# a failure with its sanitizer report or last log lines.
+end_gateway() {
+    if kill -0 "$GATEWAY_PID" 2>/dev/null; then
+        stop_gateway
+        return
+    fi
+    local rc=0
+    wait "$GATEWAY_PID" 2>/dev/null || rc=$?
+    fail "the gateway died during the test (exit $rc)"
+    if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$T/gateway.log"; then
+        grep -E -A30 'AddressSanitizer|LeakSanitizer|runtime error:' "$T/gateway.log" | head -40
+    else
+        tail -20 "$T/gateway.log"
+    fi
+}

@@ -27,24 +27,36 @@
 static char tmpdir[] = "/tmp/tg_config_test.XXXXXX";
 static char yaml_path[256];
 
-static const char *const tmp_files[] = {"shop.crt",      "shop.key",    "ca.crt",
-                                        "client-ca.crt", "tickets.key", "sticky.key"};
-
-/* Creates the temporary directory and the readable files texts refer to. */
+/*
+ * Creates the temporary directory with the files texts refer to: the lab
+ * certificates of certs/mkcerts.sh (ca.crt, shop.crt, shop.key, web.*, ...),
+ * since loading builds the TLS contexts, which read them.
+ */
 static int group_setup(void **state)
 {
-    char path[512];
+    static const unsigned char ticket_key[80] = {1, 2, 3};
+    char cmd[1024], path[512];
+    size_t n;
     FILE *f;
 
     if (mkdtemp(tmpdir) == NULL)
         return -1;
-    for (size_t i = 0; i < sizeof(tmp_files) / sizeof(tmp_files[0]); i++) {
-        snprintf(path, sizeof(path), "%s/%s", tmpdir, tmp_files[i]);
-        if ((f = fopen(path, "w")) == NULL)
-            return -1;
-        fputs("not read by the config loader\n", f);
-        fclose(f);
-    }
+    snprintf(cmd, sizeof(cmd),
+             "bash %s/../../../certs/mkcerts.sh %s >/dev/null && cp %s/ca.crt %s/client-ca.crt",
+             TEST_DATA_DIR, tmpdir, tmpdir, tmpdir);
+    if (system(cmd) != 0)
+        return -1;
+    snprintf(path, sizeof(path), "%s/tickets.key", tmpdir);
+    if ((f = fopen(path, "wb")) == NULL)
+        return -1;
+    n = fwrite(ticket_key, 1, sizeof(ticket_key), f);
+    if (fclose(f) != 0 || n != sizeof(ticket_key))
+        return -1;
+    snprintf(path, sizeof(path), "%s/sticky.key", tmpdir);
+    if ((f = fopen(path, "w")) == NULL)
+        return -1;
+    fputs("not read by the config loader\n", f);
+    fclose(f);
     snprintf(yaml_path, sizeof(yaml_path), "%s/test.yaml", tmpdir);
     return 0;
 }
@@ -52,15 +64,10 @@ static int group_setup(void **state)
 /* Removes what group_setup and the tests created. */
 static int group_teardown(void **state)
 {
-    char path[512];
+    char cmd[512];
 
-    for (size_t i = 0; i < sizeof(tmp_files) / sizeof(tmp_files[0]); i++) {
-        snprintf(path, sizeof(path), "%s/%s", tmpdir, tmp_files[i]);
-        unlink(path);
-    }
-    unlink(yaml_path);
-    rmdir(tmpdir);
-    return 0;
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
 }
 
 /* Writes text (with @DIR@ replaced) to yaml_path. */

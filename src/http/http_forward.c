@@ -1,0 +1,217 @@
+/*
+ * The heads the gateway sends on: a request head toward the server and a
+ * response head toward the client. Both are rebuilt from the parsed head,
+ * never copied blindly: hop-by-hop headers (RFC 9110 §7.6.1) stay on their
+ * hop, the forwarded headers say who the client was, and the response gets
+ * the sticky cookie, HSTS and our connection decision.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "http/http_engine.h"
+#include "http_rules.h"
+
+/* A head being written into a fixed-size malloc'ed buffer. */
+struct head_out {
+    char *buf;
+    size_t len, cap;
+    bool overflow;
+};
+
+static void out_add(struct head_out *o, const char *p, size_t n)
+{
+    if (o->overflow || o->len + n > o->cap) {
+        o->overflow = true;
+        return;
+    }
+    memcpy(o->buf + o->len, p, n);
+    o->len += n;
+}
+
+static void out_str(struct head_out *o, const char *s)
+{
+    out_add(o, s, strlen(s));
+}
+
+static void out_hstr(struct head_out *o, struct http_str s)
+{
+    out_add(o, s.p, s.len);
+}
+
+/* Appends "Name: value\r\n". */
+static void out_header(struct head_out *o, const char *name, const char *value)
+{
+    out_str(o, name);
+    out_add(o, ": ", 2);
+    out_str(o, value);
+    out_add(o, "\r\n", 2);
+}
+
+/* Headers that describe one hop only (RFC 9110 §7.6.1), never passed on. */
+static bool is_hop_by_hop(struct http_str name)
+{
+    static const char *const names[] = {
+        "connection", "keep-alive",         "proxy-connection",   "te",
+        "upgrade",    "proxy-authenticate", "proxy-authorization"};
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (http_str_eq_nocase(name, names[i]))
+            return true;
+    return false;
+}
+
+/*
+ * A header the message's Connection header names as hop-by-hop ("Connection:
+ * close, X-Foo" drops X-Foo). Framing and routing headers are never dropped
+ * this way: a client must not be able to strip Content-Length or Host.
+ */
+static bool is_nominated(const struct http_head *h, struct http_str name)
+{
+    static const char *const protected_names[] = {"content-length", "transfer-encoding", "host"};
+
+    for (size_t i = 0; i < sizeof(protected_names) / sizeof(protected_names[0]); i++)
+        if (http_str_eq_nocase(name, protected_names[i]))
+            return false;
+    for (size_t i = 0; i < h->nheaders; i++) {
+        char tok[64];
+
+        if (!http_str_eq_nocase(h->headers[i].name, "connection") || name.len >= sizeof(tok))
+            continue;
+        memcpy(tok, name.p, name.len);
+        tok[name.len] = '\0';
+        if (http_list_has(h->headers[i].value, tok))
+            return true;
+    }
+    return false;
+}
+
+/* The forwarded headers we replace (or extend, for a trusted balancer in front). */
+static bool is_forwarded_header(struct http_str name)
+{
+    return http_str_eq_nocase(name, "x-forwarded-for") ||
+           http_str_eq_nocase(name, "x-forwarded-proto") ||
+           http_str_eq_nocase(name, "x-forwarded-host") || http_str_eq_nocase(name, "forwarded");
+}
+
+/* Writes X-Forwarded-For/-Proto/-Host and Forwarded. */
+static void out_forwarded(struct head_out *o, const struct http_head *h, const struct http_fwd *f)
+{
+    const struct http_header *prior_xff = http_find_header(h, "x-forwarded-for");
+    const struct http_header *prior_fwd = http_find_header(h, "forwarded");
+    const struct http_header *prior_proto = http_find_header(h, "x-forwarded-proto");
+    const struct http_header *prior_host = http_find_header(h, "x-forwarded-host");
+    struct http_str none = {"", 0};
+    char value[2048];
+    int n;
+
+    n = http_xff_value(f->client, prior_xff && f->keep_prior ? prior_xff->value : none,
+                       f->keep_prior, value, sizeof(value));
+    if (n >= 0)
+        out_header(o, "X-Forwarded-For", value);
+    if (f->keep_prior && prior_proto != NULL) {
+        out_str(o, "X-Forwarded-Proto: ");
+        out_hstr(o, prior_proto->value);
+        out_add(o, "\r\n", 2);
+    } else {
+        out_header(o, "X-Forwarded-Proto", f->proto);
+    }
+    if (f->keep_prior && prior_host != NULL) {
+        out_str(o, "X-Forwarded-Host: ");
+        out_hstr(o, prior_host->value);
+        out_add(o, "\r\n", 2);
+    } else if (h->host.len > 0) {
+        out_str(o, "X-Forwarded-Host: ");
+        out_hstr(o, h->host);
+        out_add(o, "\r\n", 2);
+    }
+    n = http_forwarded_value(f->client, f->proto, h->host,
+                             prior_fwd && f->keep_prior ? prior_fwd->value : none, f->keep_prior,
+                             value, sizeof(value));
+    if (n >= 0)
+        out_header(o, "Forwarded", value);
+}
+
+char *http_forward_request(const struct http_head *h, const struct http_fwd *f, size_t *len)
+{
+    struct head_out o = {.cap = h->head_len + 8192};
+    const struct http_header *upgrade = f->upgrade ? http_find_header(h, "upgrade") : NULL;
+
+    o.buf = malloc(o.cap);
+    if (o.buf == NULL)
+        return NULL;
+    out_hstr(&o, h->method);
+    out_add(&o, " ", 1);
+    out_hstr(&o, h->target);
+    out_str(&o, h->version_minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
+    for (size_t i = 0; i < h->nheaders; i++) {
+        const struct http_header *hd = &h->headers[i];
+
+        if (is_hop_by_hop(hd->name) || is_nominated(h, hd->name))
+            continue;
+        if (f->add_forwarded && is_forwarded_header(hd->name))
+            continue;
+        out_hstr(&o, hd->name);
+        out_add(&o, ": ", 2);
+        out_hstr(&o, hd->value);
+        out_add(&o, "\r\n", 2);
+    }
+    if (upgrade != NULL) {
+        out_str(&o, "Connection: upgrade\r\nUpgrade: ");
+        out_hstr(&o, upgrade->value);
+        out_add(&o, "\r\n", 2);
+    } else if (h->version_minor == 0) {
+        out_str(&o, "Connection: close\r\n");
+    }
+    if (f->add_forwarded)
+        out_forwarded(&o, h, f);
+    out_add(&o, "\r\n", 2);
+    if (o.overflow) {
+        free(o.buf);
+        return NULL;
+    }
+    *len = o.len;
+    return o.buf;
+}
+
+int http_forward_response(struct evbuffer *out, const struct http_head *h,
+                          const struct http_resp_extra *x)
+{
+    size_t before = evbuffer_get_length(out);
+    bool upgrading = h->status == 101;
+    bool has_hsts = false;
+    int r = 0;
+
+    r |= evbuffer_add_printf(out, "HTTP/1.1 %u ", h->status) < 0;
+    if (h->reason.len > 0)
+        r |= evbuffer_add(out, h->reason.p, h->reason.len);
+    else
+        r |= evbuffer_add_printf(out, "%s", http_reason(h->status)) < 0;
+    r |= evbuffer_add(out, "\r\n", 2);
+    for (size_t i = 0; i < h->nheaders; i++) {
+        const struct http_header *hd = &h->headers[i];
+
+        if (!upgrading && (is_hop_by_hop(hd->name) || is_nominated(h, hd->name)))
+            continue;
+        if (http_str_eq_nocase(hd->name, "strict-transport-security"))
+            has_hsts = true;
+        r |= evbuffer_add(out, hd->name.p, hd->name.len);
+        r |= evbuffer_add(out, ": ", 2);
+        r |= evbuffer_add(out, hd->value.p, hd->value.len);
+        r |= evbuffer_add(out, "\r\n", 2);
+    }
+    if (x->set_cookie != NULL)
+        r |= evbuffer_add_printf(out, "Set-Cookie: %s\r\n", x->set_cookie) < 0;
+    if (x->hsts != NULL && !has_hsts)
+        r |= evbuffer_add_printf(out, "Strict-Transport-Security: %s\r\n", x->hsts) < 0;
+    if (x->close && !upgrading)
+        r |= evbuffer_add(out, "Connection: close\r\n", 19);
+    else if (x->keep_alive_10)
+        r |= evbuffer_add(out, "Connection: keep-alive\r\n", 24);
+    r |= evbuffer_add(out, "\r\n", 2);
+    if (r != 0)
+        return -1;
+    return (int)(evbuffer_get_length(out) - before);
+}
