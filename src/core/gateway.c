@@ -145,10 +145,12 @@ int gateway_run(struct config *conf)
         if (worker_start(&gw.workers[w]) < 0)
             goto out_workers;
     }
-    for (size_t i = 0; i < nl; i++)
-        log_info("listener %s: %s on %s", conf->listeners[i].name,
-                 conf->listeners[i].mode == MODE_PASSTHROUGH ? "passthrough" : "http",
+    for (size_t i = 0; i < nl; i++) {
+        static const char *const modes[] = {"passthrough", "offload", "bridge", "http"};
+
+        log_info("listener %s: %s on %s", conf->listeners[i].name, modes[conf->listeners[i].mode],
                  conf->listeners[i].bind.text);
+    }
     log_info("tlsgate %s running with %u worker(s)", TLSGATE_VERSION, gw.nworkers);
 
     sigterm = evsignal_new(gw.base, SIGTERM, gateway_on_stop_signal, &gw);

@@ -72,7 +72,8 @@ struct http_txn {
     uint64_t req_left; /* HTTP_BODY_LENGTH: body bytes still to forward */
     struct http_chunked req_chunked;
     bool req_done;  /* the whole request went to the server */
-    char *req_head; /* rewritten head for the server, kept until connected (owned) */
+    bool retried;   /* sent again after a reused connection failed (once at most) */
+    char *req_head; /* rewritten head for the server, kept for a retry (owned) */
     size_t req_head_len;
 
     /* Response framing. */
@@ -114,6 +115,9 @@ void http_server_connected(struct session *s);
  * when none is left http_exchange_failed(s, 503, ...) runs.
  */
 void http_upstream_connect(struct session *s, struct server *srv);
+
+/* As http_upstream_connect, but never from the pool (a pooled one just failed). */
+void http_upstream_connect_new(struct session *s, struct server *srv);
 
 /* The connect deadline passed (HTTP_CONNECT phase). */
 void http_upstream_connect_timeout(struct session *s);

@@ -482,9 +482,8 @@ void http_server_connected(struct session *s)
     bufferevent_setcb(s->server.bev, hs_on_server_read, hs_on_server_write, hs_on_server_event, s);
     bufferevent_setwatermark(s->server.bev, EV_WRITE, HTTP_HIGH_WATER / 2, 0);
     bufferevent_setwatermark(s->server.bev, EV_READ, 0, 0);
+    /* The head is kept until the response begins: a stale pooled connection may need a retry. */
     bufferevent_write(s->server.bev, t->req_head, t->req_head_len);
-    free(t->req_head);
-    t->req_head = NULL;
     session_touch(s);
     session_set_timer(s, s->conf->timeouts.idle);
     bufferevent_enable(s->server.bev, EV_READ | EV_WRITE);
@@ -693,6 +692,26 @@ static void hs_on_server_write(struct bufferevent *bev, void *arg)
         bufferevent_enable(s->client.bev, EV_READ);
 }
 
+/*
+ * A request may be sent again only when it is idempotent, had no body, went
+ * out on a reused connection and got no byte of answer: the server closed an
+ * idle connection as we reused it (RFC 9112 §9.3.1). Never after that.
+ */
+static bool hs_may_retry(const struct session *s)
+{
+    const struct http_txn *t = &s->http->txn;
+    static const char *const idempotent[] = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"};
+    bool ok = false;
+
+    if (!s->http->server_pooled || t->retried || t->resp_head_done || t->req_head == NULL ||
+        t->req_body != HTTP_BODY_NONE || t->upgrade ||
+        evbuffer_get_length(bufferevent_get_input(s->server.bev)) != 0)
+        return false;
+    for (size_t i = 0; i < sizeof(idempotent) / sizeof(idempotent[0]); i++)
+        ok |= strcmp(t->method, idempotent[i]) == 0;
+    return ok;
+}
+
 static void hs_on_server_event(struct bufferevent *bev, short what, void *arg)
 {
     struct session *s = arg;
@@ -705,6 +724,18 @@ static void hs_on_server_event(struct bufferevent *bev, short what, void *arg)
         t->resp_done = true;
         t->server_keep_alive = false;
         hs_exchange_done(s);
+        return;
+    }
+    if (hs_may_retry(s)) {
+        /* A pooled connection the server closed just as we reused it: nothing was answered. */
+        struct server *srv = s->srv;
+
+        log_debug("session %llx: server %s/%s closed a reused connection; retrying on a new one",
+                  (unsigned long long)s->id, s->backend->name, srv->name);
+        t->retried = true;
+        http_upstream_release(s, false);
+        s->http->phase = HTTP_CONNECT;
+        http_upstream_connect_new(s, srv);
         return;
     }
     log_info("session %llx: server %s/%s %s %s", (unsigned long long)s->id, s->backend->name,

@@ -173,7 +173,7 @@ void http_upstream_release(struct session *s, bool reusable)
     s->srv = NULL;
 }
 
-static void up_try(struct session *s, struct server *srv);
+static void up_try(struct session *s, struct server *srv, bool pooled_ok);
 
 /* The server being tried failed: try the next one, or answer 503 (502 for TLS trouble). */
 static void up_failed(struct session *s, const char *why, unsigned status)
@@ -192,7 +192,7 @@ static void up_failed(struct session *s, const char *why, unsigned status)
         http_exchange_failed(s, status, status == 502 ? "server-tls-failed" : "no-server");
         return;
     }
-    up_try(s, next);
+    up_try(s, next, true);
 }
 
 static void up_on_event(struct bufferevent *bev, short what, void *arg)
@@ -244,11 +244,11 @@ static int up_send_proxy_header(struct session *s)
 }
 
 /* Opens a new connection to srv. */
-static void up_try(struct session *s, struct server *srv)
+static void up_try(struct session *s, struct server *srv, bool pooled_ok)
 {
     struct backend *b = s->backend;
     struct event_base *base = s->w->base;
-    struct pool_conn *pc = b->proxy_protocol == PP_OFF ? pool_take(s->w, srv) : NULL;
+    struct pool_conn *pc = pooled_ok && b->proxy_protocol == PP_OFF ? pool_take(s->w, srv) : NULL;
 
     atomic_fetch_add(&srv->active, 1);
     metrics_server_pick(srv);
@@ -301,7 +301,13 @@ static void up_try(struct session *s, struct server *srv)
 void http_upstream_connect(struct session *s, struct server *srv)
 {
     s->attempts = 0;
-    up_try(s, srv);
+    up_try(s, srv, true);
+}
+
+void http_upstream_connect_new(struct session *s, struct server *srv)
+{
+    s->attempts = 0;
+    up_try(s, srv, false);
 }
 
 void http_upstream_connect_timeout(struct session *s)

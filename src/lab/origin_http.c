@@ -515,6 +515,8 @@ enum ohttp_status ohttp_body_feed(struct ohttp_body_state *b, struct evbuffer *i
         evbuffer_drain(in, drained);
         if (st == OHTTP_DONE)
             return OHTTP_DONE;
+        if (drained == 0)
+            return OHTTP_MORE; /* only empty blocks (e.g. one committed at EOF): wait */
     }
 }
 

@@ -105,10 +105,6 @@ html=$(cat "$T/report.html" 2>/dev/null || true)
 assert_contains "report has SVG charts" "$html" "<svg"
 assert_contains "report names both listeners" "$html" ">off<"
 assert_not_contains "report is self-contained (nothing fetched)" "$html" "src=\"http"
-if grep -qE 'LeakSanitizer|AddressSanitizer|runtime error:' "$T/compare.err"; then
-    fail "sanitizer report from compare"
-    cat "$T/compare.err"
-fi
 
 # --- a full handshake per request ------------------------------------------
 OUT=$T/newconn.txt
@@ -143,6 +139,13 @@ assert_contains "... naming it and the listeners there are" "$err" "no listener 
 rc=0
 "$TLSGATE" compare --listener pt >/dev/null 2>&1 || rc=$?
 assert_eq "no -c: usage error, exit 1" 1 "$rc"
+
+for f in "$T/compare.err" "$T/compare2.err" "$T/ghost.err"; do
+    if grep -qE 'LeakSanitizer|AddressSanitizer|runtime error:' "$f"; then
+        fail "sanitizer report from compare in $(basename "$f")"
+        cat "$f"
+    fi
+done
 
 stop_gateway
 finish
