@@ -26,6 +26,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 
 #include "accesslog.h"
@@ -44,6 +45,9 @@
 
 /* Output past this pauses reading the other side (as in the byte relay). */
 #define HTTP_HIGH_WATER (256 * 1024)
+
+/* Response bodies up to this are copied (not moved) so they share the head's TLS record. */
+#define HTTP_COPY_MAX 8192
 
 /* Largest response head we take from a server. */
 #define HTTP_MAX_RESPONSE_HEAD (64 * 1024)
@@ -348,8 +352,11 @@ static void hs_handle_request(struct session *s, const struct http_head *head)
         hs_local_reply(s, 503, NULL, "no-server", true);
         return;
     }
-    /* Further client bytes (body, pipelined requests) wait until the server is there. */
-    bufferevent_disable(s->client.bev, EV_READ);
+    /*
+     * Client reading stays on: further bytes (body, pipelined requests) wait
+     * in the input, bounded by its high watermark, and toggling it per
+     * request would cost two epoll_ctl calls.
+     */
     h->phase = HTTP_CONNECT;
     s->backend = t->backend;
     http_upstream_connect(s, srv);
@@ -413,6 +420,7 @@ static enum http_chunk_result hs_chunked_span(struct http_chunked *c, struct evb
 
     *n = 0;
     while (*n < avail) {
+        size_t before = *n;
         int nvec;
 
         if (evbuffer_ptr_set(in, &pos, *n, EVBUFFER_PTR_SET) < 0)
@@ -429,6 +437,8 @@ static enum http_chunk_result hs_chunked_span(struct http_chunked *c, struct evb
             if (cr != HTTP_CHUNK_MORE)
                 return cr;
         }
+        if (*n == before)
+            break; /* only empty blocks left: nothing more to scan now */
     }
     return HTTP_CHUNK_MORE;
 }
@@ -461,8 +471,27 @@ static void hs_pump_request_body(struct session *s)
     evbuffer_remove_buffer(in, out, n);
     t->bytes_in += n;
     session_touch(s);
-    if (t->req_done || evbuffer_get_length(out) >= HTTP_HIGH_WATER)
-        bufferevent_disable(s->client.bev, EV_READ); /* done, or the server is slow */
+    if (!t->req_done && evbuffer_get_length(out) >= HTTP_HIGH_WATER)
+        bufferevent_disable(s->client.bev, EV_READ); /* the server is slow: stop reading */
+}
+
+/*
+ * Writes a plain socket's pending output at once instead of on the next
+ * writable event: a bufferevent waits for EPOLLOUT, costing an epoll_ctl to
+ * add the write interest, a loop turn, and another to remove it. When all
+ * went out, the interest is dropped before the loop applies it (epoll
+ * changelist), so no system call is spent on it.
+ */
+static void hs_write_now(struct bufferevent *bev)
+{
+    struct evbuffer *out = bufferevent_get_output(bev);
+
+    if (bufferevent_openssl_get_ssl(bev) != NULL || evbuffer_get_length(out) == 0)
+        return;
+    if (evbuffer_write(out, bufferevent_getfd(bev)) < 0)
+        return; /* the bufferevent will meet the error and report it */
+    if (evbuffer_get_length(out) == 0)
+        event_del(&bev->ev_write);
 }
 
 /* See http_engine.h: s->server is connected (new or from the pool). */
@@ -488,7 +517,9 @@ void http_server_connected(struct session *s)
     session_set_timer(s, s->conf->timeouts.idle);
     bufferevent_enable(s->server.bev, EV_READ | EV_WRITE);
     hs_pump_request_body(s);
-    if (!t->req_done && !s->closing)
+    if (!s->closing && s->server.bev != NULL)
+        hs_write_now(s->server.bev);
+    if (!t->req_done && !s->closing && h->phase == HTTP_EXCHANGE)
         bufferevent_enable(s->client.bev, EV_READ);
 }
 
@@ -543,8 +574,16 @@ static int hs_pump_response_body(struct session *s)
         break;
     }
     }
-    if (n > 0) {
+    if (n > 0 && n <= HTTP_COPY_MAX) {
+        /* Small: copy behind the head, so both leave in one TLS record and one write. */
+        char buf[HTTP_COPY_MAX];
+
+        evbuffer_remove(in, buf, n);
+        evbuffer_add(out, buf, n);
+    } else if (n > 0) {
         evbuffer_remove_buffer(in, out, n);
+    }
+    if (n > 0) {
         t->bytes_out += n;
         session_touch(s);
     }
@@ -822,7 +861,8 @@ static void hs_on_client_event(struct bufferevent *bev, short what, void *arg)
         session_close(s, "tls-handshake-failed");
         return;
     }
-    if ((what & BEV_EVENT_EOF) && h->phase == HTTP_EXCHANGE && h->txn.req_done) {
+    if ((what & BEV_EVENT_EOF) && (h->phase == HTTP_EXCHANGE || h->phase == HTTP_CONNECT) &&
+        h->txn.req_done) {
         /* A client that half-closes after its request still gets the response. */
         h->close_after = true;
         h->txn.client_keep_alive = false;

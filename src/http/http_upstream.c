@@ -260,7 +260,6 @@ static void up_try(struct session *s, struct server *srv, bool pooled_ok)
         event_free(pc->timer);
         config_unref(pc->conf);
         free(pc);
-        bufferevent_disable(s->server.bev, EV_READ);
         http_server_connected(s);
         return;
     }

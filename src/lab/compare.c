@@ -539,6 +539,10 @@ static void print_table(FILE *out, const struct compare_row *rows, size_t n)
                 rows[i].sees);
     if (any_process)
         fprintf(out, "  * whole gateway process CPU (no per-listener CPU counter in /metrics)\n");
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].res.aborted)
+            fprintf(out, "  %s: stopped early, after %.2f s\n", rows[i].listener,
+                    rows[i].res.elapsed_s);
     if (any_err) {
         for (size_t i = 0; i < n; i++) {
             const struct loadgen_result *r = &rows[i].res;

@@ -24,6 +24,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -67,6 +68,9 @@ enum sr_flush {
 
 static enum sr_path sr_path = SR_AUTO;
 static pthread_once_t sr_path_once = PTHREAD_ONCE_INIT;
+
+/* splice(2) was refused (e.g. a sandbox without it): every side copies. */
+static atomic_bool sr_no_splice;
 
 static void sr_on_read(evutil_socket_t fd, short what, void *arg);
 static void sr_on_write(evutil_socket_t fd, short what, void *arg);
@@ -203,7 +207,8 @@ static ssize_t sr_read(struct half *h, size_t *asked)
     struct worker *w = h->s->w;
     ssize_t n;
 
-    if (h->bulk && (h->has_pipe || sr_pipe_get(h) == 0)) {
+    if (h->bulk && !atomic_load_explicit(&sr_no_splice, memory_order_relaxed) &&
+        (h->has_pipe || sr_pipe_get(h) == 0)) {
         *asked = SR_PIPE_SIZE;
         n = splice(h->fd, NULL, h->pipe[1], NULL, SR_PIPE_SIZE, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n > 0) {
@@ -211,7 +216,12 @@ static ssize_t sr_read(struct half *h, size_t *asked)
             if (n < SR_SMALL && sr_path == SR_AUTO)
                 h->bulk = false;
         }
-        return n;
+        if (n >= 0 || (errno != EINVAL && errno != ENOSYS))
+            return n;
+        /* Nothing was read: copy instead, in every session from now on. */
+        if (!atomic_exchange(&sr_no_splice, true))
+            log_warnx("splice: %s: relaying by copy from now on", strerror(errno));
+        h->bulk = false;
     }
     if (w->relay_buf == NULL && (w->relay_buf = malloc(SR_COPY_SIZE)) == NULL) {
         errno = ENOMEM;

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# The process: --check accepts the shipped examples and names file, line and
+# The process: --check accepts the passthrough example and names file, line and
 # key of a bad one; a port in use fails the start with exit 2; max_connections
 # refuses the excess and keeps serving the rest; SIGTERM lets an open
 # connection finish within timeouts.drain, then exits 0.
 . "$(dirname "$0")/lib.sh"
 
-for f in "$TG_SRC"/configs/*.yaml; do
-    out=$("$TLSGATE" -c "$f" --check 2>&1) && rc=0 || rc=$?
-    assert_eq "--check accepts $(basename "$f")" 0 "$rc"
-done
+# The examples that need lab certificates are checked (and run) with them in
+# test_offload_bridge_examples.sh and test_example_configs.sh.
+out=$("$TLSGATE" -c "$TG_SRC/configs/passthrough.yaml" --check 2>&1) && rc=0 || rc=$?
+assert_eq "--check accepts passthrough.yaml" 0 "$rc"
 
 cat >"$T/bad.yaml" <<'YAML'
 backends:
