@@ -28,6 +28,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/bufferevent_struct.h>
 #include <event2/event.h>
+#include <openssl/err.h>
 
 #include "accesslog.h"
 #include "addr.h"
@@ -48,6 +49,9 @@
 
 /* Response bodies up to this are copied (not moved) so they share the head's TLS record. */
 #define HTTP_COPY_MAX 8192
+
+/* Responses up to this are written to a TLS client at once (one record). */
+#define HTTP_TLS_WRITE_NOW_MAX 16384
 
 /* Largest response head we take from a server. */
 #define HTTP_MAX_RESPONSE_HEAD (64 * 1024)
@@ -485,11 +489,31 @@ static void hs_pump_request_body(struct session *s)
 static void hs_write_now(struct bufferevent *bev)
 {
     struct evbuffer *out = bufferevent_get_output(bev);
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    size_t len = evbuffer_get_length(out);
 
-    if (bufferevent_openssl_get_ssl(bev) != NULL || evbuffer_get_length(out) == 0)
+    if (len == 0)
         return;
-    if (evbuffer_write(out, bufferevent_getfd(bev)) < 0)
-        return; /* the bufferevent will meet the error and report it */
+    if (ssl == NULL) {
+        if (evbuffer_write(out, bufferevent_getfd(bev)) < 0)
+            return; /* the bufferevent will meet the error and report it */
+    } else {
+        /*
+         * One TLS record's worth at most. On WANT_WRITE or an error the bytes
+         * stay in the output: the bufferevent's own SSL_write retries them
+         * (the SSL accepts a moved buffer) or reports the error.
+         */
+        const void *p;
+        int n;
+
+        if (len > HTTP_TLS_WRITE_NOW_MAX || (p = evbuffer_pullup(out, (ev_ssize_t)len)) == NULL)
+            return;
+        ERR_clear_error();
+        n = SSL_write(ssl, p, (int)len);
+        if (n <= 0)
+            return;
+        evbuffer_drain(out, (size_t)n);
+    }
     if (evbuffer_get_length(out) == 0)
         event_del(&bev->ev_write);
 }
@@ -590,6 +614,7 @@ static int hs_pump_response_body(struct session *s)
     if (t->resp_done) {
         if (evbuffer_get_length(in) != 0)
             t->server_keep_alive = false; /* the server sent more than it announced */
+        hs_write_now(s->client.bev);      /* a whole small response: send it now */
         hs_exchange_done(s);
         return 1;
     }
