@@ -2,11 +2,12 @@
 # The whole test suite, from a fresh Debian 12 machine: installs what is
 # missing, builds with AddressSanitizer + UBSan, runs unit and integration
 # tests. This is what CI runs (.ci/run) and what the README's second command is.
+# Chromium is installed so the dashboard test renders the page for real.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config libssl-dev libevent-dev libcyaml-dev libyaml-dev
-          libcmocka-dev curl openssl python3 clang-format procps)
+          libcmocka-dev curl openssl python3 clang-format procps chromium)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
