@@ -36,7 +36,7 @@ rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 hz=$(getconf CLK_TCK)
 
 bash "$here/../certs/mkcerts.sh" "$tmp/certs" >/dev/null
-ORIGIN=19443 GW=18443 HAP=18444
+ORIGIN=${BENCH_ORIGIN:-19443} GW=${BENCH_GW:-18443} HAP=${BENCH_HAP:-18444}
 taskset -c 1 "$tlsgate" origin --name web1 --https 127.0.0.1:$ORIGIN --cert "$tmp/certs/web.crt" \
     --key "$tmp/certs/web.key" --quiet 2>"$tmp/origin.log" &
 pids+=($!)
