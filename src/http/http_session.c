@@ -366,6 +366,26 @@ static void hs_handle_request(struct session *s, const struct http_head *head)
     http_upstream_connect(s, srv);
 }
 
+/*
+ * For the log line of a refused request: the method and target as far as
+ * they can be read from the first line (the access log escapes them).
+ */
+static void hs_note_request_line(struct http_txn *t, const char *p, size_t len)
+{
+    const char *end = memchr(p, '\n', len);
+    const char *sp1, *sp2;
+    size_t line = end ? (size_t)(end - p) : len;
+
+    sp1 = memchr(p, ' ', line);
+    if (sp1 == NULL)
+        return;
+    hs_copy(t->method, sizeof(t->method), (struct http_str){p, (size_t)(sp1 - p)});
+    sp1++;
+    sp2 = memchr(sp1, ' ', line - (size_t)(sp1 - p));
+    hs_copy(t->path, sizeof(t->path),
+            (struct http_str){sp1, sp2 ? (size_t)(sp2 - sp1) : line - (size_t)(sp1 - p)});
+}
+
 /* Tries to parse a request head from the client's input. Returns 1 when one was handled. */
 static int hs_read_head(struct session *s)
 {
@@ -396,8 +416,10 @@ static int hs_read_head(struct session *s)
     r = http_parse_request(p, len, max, head);
     if (r == HTTP_OK)
         hs_handle_request(s, head);
-    else if (r == HTTP_ERROR)
+    else if (r == HTTP_ERROR) {
+        hs_note_request_line(&h->txn, p, len);
         hs_refuse(s, head->error_status, head->error);
+    }
     free(head);
     return r == HTTP_OK;
 }
