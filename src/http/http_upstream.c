@@ -311,5 +311,6 @@ void http_upstream_connect_new(struct session *s, struct server *srv)
 
 void http_upstream_connect_timeout(struct session *s)
 {
-    up_failed(s, "connect timed out", 503);
+    up_failed(s, s->http->server_tls ? "connect or TLS handshake timed out" : "connect timed out",
+              503);
 }
