@@ -93,6 +93,7 @@ struct health_conf {
     unsigned fall;          /* consecutive failures to mark down */
     char *path;             /* http only */
     unsigned expect_status; /* http only */
+    char *sni; /* tls only: SNI of the check's handshake; NULL = tls.sni, else the server host */
 };
 
 /* TLS towards the servers of a backend (bridge listeners need it). */
@@ -227,6 +228,7 @@ struct http_conf {
 struct listener {
     char *name;
     struct net_addr bind;
+    bool no_bind; /* "bind: none": reached only through a passthrough listener's terminate route */
     enum listener_mode mode;
     enum pp_version proxy_protocol; /* accepted from a balancer in front */
     unsigned max_connections;       /* 0 = only the process limit */

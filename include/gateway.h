@@ -8,12 +8,14 @@
 
 struct worker;
 struct event_base;
+struct health;
 
 struct gateway {
     struct config *conf;    /* current snapshot (one reference) */
     struct worker *workers; /* array of nworkers */
     unsigned nworkers;
-    struct event_base *base; /* main thread loop: signals (and admin later) */
+    struct event_base *base; /* main thread loop: signals, admin, health checks */
+    struct health *health;   /* active checks of conf's backends (src/health/) */
     atomic_uint active;      /* client connections open, whole process */
 };
 

@@ -45,6 +45,7 @@ struct raw_health_conf {
     unsigned *fall;
     char *path;
     unsigned *expect_status;
+    char *sni; /* tls only */
 };
 
 struct raw_backend_tls_conf {

@@ -235,6 +235,7 @@ static void build_health(struct build *b, struct health_conf *h, const struct ra
     h->fall = opt_u(r->fall, CONF_DEF_HEALTH_FALL);
     h->path = bdup(b, r->path ? r->path : CONF_DEF_HEALTH_PATH);
     h->expect_status = opt_u(r->expect_status, CONF_DEF_HEALTH_STATUS);
+    h->sni = r->sni && *r->sni ? bdup_host(b, r->sni) : NULL;
 }
 
 /* One backend and its servers. */
@@ -511,6 +512,7 @@ static void free_backend(struct backend *be)
     free(be->tls.ca);
     free(be->tls.sni);
     free(be->health.path);
+    free(be->health.sni);
     for (size_t j = 0; j < be->nservers; j++) {
         free(be->servers[j].name);
         free_addr(&be->servers[j].addr);

@@ -109,6 +109,7 @@ static const cyaml_schema_field_t health_fields[] = {
     CYAML_FIELD_UINT_PTR("fall", OPT, struct raw_health_conf, fall),
     STR_ANY("path", OPT, struct raw_health_conf, path),
     CYAML_FIELD_UINT_PTR("expect_status", OPT, struct raw_health_conf, expect_status),
+    STR_ANY("sni", OPT, struct raw_health_conf, sni),
     CYAML_FIELD_END,
 };
 

@@ -369,6 +369,8 @@ static void check_health(struct vctx *v, const char *base, const struct raw_heal
         verr(v, base, "expect_status", "only used with check: http");
     else if (h->expect_status != NULL && (*h->expect_status < 100 || *h->expect_status > 599))
         verr(v, base, "expect_status", "%u is not an HTTP status (100-599)", *h->expect_status);
+    if (h->sni != NULL && check != HEALTH_TLS)
+        verr(v, base, "sni", "only used with check: tls");
 }
 
 /* backends[i].tls */

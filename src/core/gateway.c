@@ -18,6 +18,7 @@
 #include "admin.h"
 #include "config.h"
 #include "gateway.h"
+#include "health.h"
 #include "log.h"
 #include "worker.h"
 
@@ -134,6 +135,9 @@ int gateway_run(struct config *conf)
     gw.base = event_base_new();
     if (gw.base == NULL || admin_start(gw.base, conf) < 0)
         goto out_fds;
+    gw.health = health_start(gw.base, conf, NULL);
+    if (gw.health == NULL)
+        goto out_fds;
     for (unsigned w = 0; w < gw.nworkers; w++) {
         /* The worker owns its fds from here, even when init fails. */
         int rc_init = worker_init(&gw.workers[w], &gw, w, conf, &fds[w * nl]);
@@ -183,6 +187,7 @@ out:
         event_free(sigint);
     if (sighup)
         event_free(sighup);
+    health_stop(gw.health);
     admin_stop(); /* workers are joined: no access-log line comes any more */
     if (gw.base)
         event_base_free(gw.base);

@@ -33,6 +33,7 @@
 #include "accesslog.h"
 #include "addr.h"
 #include "balance.h"
+#include "health.h"
 #include "http/http_engine.h"
 #include "http_rules.h"
 #include "http_session.h"
@@ -668,6 +669,7 @@ static int hs_send_response_head(struct session *s, const struct http_head *rh)
     int n;
 
     t->status = rh->status;
+    health_report_status(s->srv, rh->status);
     t->resp_body = rh->body;
     t->resp_left = rh->content_length;
     if (rh->body == HTTP_BODY_CHUNKED)

@@ -22,6 +22,7 @@
 
 #include "balance.h"
 #include "config.h"
+#include "health.h"
 #include "http/http_engine.h"
 #include "http_session.h"
 #include "log.h"
@@ -184,6 +185,7 @@ static void up_failed(struct session *s, const char *why, unsigned status)
 
     log_warnx("session %llx: server %s/%s (%s) %s", (unsigned long long)s->id, b->name,
               failed->name, failed->addr.text, why);
+    health_report_connect(failed, false);
     http_upstream_release(s, false);
     next = s->attempts < b->nservers ? balance_next(b, failed) : NULL;
     if (next == NULL) {
@@ -205,6 +207,7 @@ static void up_on_event(struct bufferevent *bev, short what, void *arg)
         (void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         if (s->http->server_tls)
             tls_client_save_session(s->backend, s->srv, bufferevent_openssl_get_ssl(bev));
+        health_report_connect(s->srv, true);
         http_server_connected(s);
         return;
     }

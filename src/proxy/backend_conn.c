@@ -13,6 +13,7 @@
 #include "addr.h"
 #include "backend_conn.h"
 #include "balance.h"
+#include "health.h"
 #include "log.h"
 #include "metrics.h"
 #include "session.h"
@@ -27,6 +28,7 @@ static void backend_connect_failed(struct session *s, const char *why)
 
     log_warnx("session %llx: server %s/%s (%s) %s", (unsigned long long)s->id, s->backend->name,
               failed->name, failed->addr.text, why);
+    health_report_connect(failed, false);
     bufferevent_free(s->server.bev);
     s->server.bev = NULL;
     atomic_fetch_sub(&failed->active, 1);
@@ -48,6 +50,7 @@ static void backend_on_event(struct bufferevent *bev, short what, void *arg)
 
     if (what & BEV_EVENT_CONNECTED) {
         (void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        health_report_connect(s->srv, true);
         s->ops->connected(s);
         return;
     }
