@@ -129,7 +129,8 @@ int gateway_run(struct config *conf)
     /* Bind everything before starting any thread: a port in use fails the start. */
     for (unsigned w = 0; w < gw.nworkers; w++)
         for (size_t i = 0; i < nl; i++)
-            if ((fds[w * nl + i] = gateway_bind(&conf->listeners[i])) < 0)
+            if (!conf->listeners[i].no_bind &&
+                (fds[w * nl + i] = gateway_bind(&conf->listeners[i])) < 0)
                 goto out_fds;
 
     gw.base = event_base_new();

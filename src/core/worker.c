@@ -192,6 +192,8 @@ int worker_init(struct worker *w, struct gateway *gw, unsigned id, struct config
         struct accept_ctx *ctx = &w->accept_ctx[i];
         ctx->w = w;
         ctx->l = &conf->listeners[i];
+        if (listen_fds[i] < 0)
+            continue; /* bind: none, reached through another listener */
         w->listeners[i] =
             evconnlistener_new(w->base, worker_on_accept, ctx,
                                LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, listen_fds[i]);
