@@ -7,7 +7,8 @@
  * Threads: the main thread parses options, binds every socket (so errors are
  * reported before anything runs), starts --workers threads each with its own
  * event_base and SO_REUSEPORT listeners, then waits in sigwait() for
- * SIGINT/SIGTERM and stops the workers through a pipe each. Workers share
+ * SIGINT/SIGTERM and stops the workers through a pipe each (SIGUSR1 asks
+ * them through the same pipe to stop or resume listening). Workers share
  * only read-only state (options, SSL_CTX, the byte pattern).
  *
  * A connection is one struct oconn with plain read/write events on its socket
@@ -207,6 +208,9 @@ static void origin_usage(FILE *f)
         "  --workers N    threads, each with its own SO_REUSEPORT sockets (default 1)\n"
         "  --quiet        no log line per request\n"
         "  -h, --help     this text\n"
+        "\n"
+        "SIGUSR1 toggles maintenance: the listening sockets close (new connections\n"
+        "are refused, open ones go on); the next SIGUSR1 opens them again.\n"
         "\n"
         "A PROXY protocol v1 or v2 header before the request (or before the TLS\n"
         "ClientHello) is accepted and reported as \"proxy\".\n"
@@ -1281,13 +1285,72 @@ static void oworker_tick(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+static int origin_listen(struct olisten *l, bool reuseport, bool record);
+
+/*
+ * Opens the worker's listening sockets that are configured and not open.
+ * record: first start (main thread), so the real port of ":0" is kept.
+ * Returns 0 or -1 (logged).
+ */
+static int oworker_listen(struct oworker *w, bool record)
+{
+    static evconnlistener_cb accept_cbs[2] = {oworker_accept_http, oworker_accept_https};
+    struct origin *o = w->o;
+    int i, fd;
+
+    for (i = 0; i < 2; i++) {
+        if (!o->lis[i].on || w->lev[i] != NULL)
+            continue;
+        if ((fd = origin_listen(&o->lis[i], o->opt.workers > 1, record)) < 0)
+            return -1;
+        w->lev[i] = evconnlistener_new(w->base, accept_cbs[i], w,
+                                       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+        if (w->lev[i] == NULL) {
+            close(fd);
+            log_errorx("origin: out of memory for a listener");
+            return -1;
+        }
+        evconnlistener_set_error_cb(w->lev[i], oworker_accept_error);
+    }
+    return 0;
+}
+
+/*
+ * SIGUSR1, "maintenance": closes the listening sockets (new connections are
+ * refused; open ones go on), or opens them again. Lets a lab or a soak make a
+ * server flap without cutting a request in flight.
+ */
+static void oworker_toggle_listeners(struct oworker *w)
+{
+    bool open = false;
+    int i;
+
+    for (i = 0; i < 2; i++)
+        open |= w->lev[i] != NULL;
+    if (!open) {
+        if (oworker_listen(w, false) == 0)
+            log_info("origin %s: listening again", w->o->opt.name);
+        return;
+    }
+    for (i = 0; i < 2; i++) {
+        if (w->lev[i] != NULL) {
+            evconnlistener_free(w->lev[i]); /* closes the socket */
+            w->lev[i] = NULL;
+        }
+    }
+    log_info("origin %s: maintenance: not accepting new connections", w->o->opt.name);
+}
+
 /* The main thread asked this worker to stop. */
 static void oworker_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct oworker *w = arg;
     char b;
 
-    (void)!read(fd, &b, 1);
+    if (read(fd, &b, 1) == 1 && b == 'm') {
+        oworker_toggle_listeners(w);
+        return;
+    }
     event_base_loopbreak(w->base);
 }
 
@@ -1310,7 +1373,7 @@ static void *oworker_run(void *arg)
  * bound address (the real port after port 0) so the other workers share it.
  * Returns the fd, or -1 (logged, naming the address).
  */
-static int origin_listen(struct olisten *l, bool reuseport)
+static int origin_listen(struct olisten *l, bool reuseport, bool record)
 {
     char text[ADDR_STRLEN];
     int fd, one = 1;
@@ -1334,9 +1397,11 @@ static int origin_listen(struct olisten *l, bool reuseport)
         log_error("origin: cannot listen on %s", text);
         goto fail;
     }
-    l->len = sizeof(l->ss);
-    getsockname(fd, (struct sockaddr *)&l->ss, &l->len);
-    addr_format((struct sockaddr *)&l->ss, l->text, sizeof(l->text));
+    if (record) { /* first bind, main thread: remember the real port */
+        l->len = sizeof(l->ss);
+        getsockname(fd, (struct sockaddr *)&l->ss, &l->len);
+        addr_format((struct sockaddr *)&l->ss, l->text, sizeof(l->text));
+    }
     return fd;
 
 fail:
@@ -1376,10 +1441,8 @@ static void oworker_free(struct oworker *w)
  */
 static int oworker_init(struct origin *o, struct oworker *w, unsigned index)
 {
-    static evconnlistener_cb accept_cbs[2] = {oworker_accept_http, oworker_accept_https};
     struct timeval second = {1, 0};
     struct event_config *cfg;
-    int i, fd;
 
     w->o = o;
     w->index = index;
@@ -1393,19 +1456,8 @@ static int oworker_init(struct origin *o, struct oworker *w, unsigned index)
         log_errorx("origin: cannot create an event loop");
         return -1;
     }
-    for (i = 0; i < 2; i++) {
-        if (!o->lis[i].on)
-            continue;
-        if ((fd = origin_listen(&o->lis[i], o->opt.workers > 1)) < 0)
-            return -1;
-        w->lev[i] = evconnlistener_new(w->base, accept_cbs[i], w,
-                                       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
-        if (w->lev[i] == NULL) {
-            close(fd);
-            goto nomem;
-        }
-        evconnlistener_set_error_cb(w->lev[i], oworker_accept_error);
-    }
+    if (oworker_listen(w, true) < 0)
+        return -1;
     if (pipe2(w->stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
         log_error("origin: pipe");
         return -1;
@@ -1472,6 +1524,7 @@ int origin_main(int argc, char **argv)
     sigemptyset(&stop_set);
     sigaddset(&stop_set, SIGINT);
     sigaddset(&stop_set, SIGTERM);
+    sigaddset(&stop_set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
     signal(SIGPIPE, SIG_IGN);
     for (i = 0; i < o.opt.workers; i++) {
@@ -1484,7 +1537,9 @@ int origin_main(int argc, char **argv)
     log_info("origin %s listening%s%s%s%s", o.opt.name, o.lis[0].on ? " http=" : "",
              o.lis[0].on ? o.lis[0].text : "", o.lis[1].on ? " https=" : "",
              o.lis[1].on ? o.lis[1].text : "");
-    sigwait(&stop_set, &sig);
+    while (sigwait(&stop_set, &sig) == 0 && sig == SIGUSR1)
+        for (i = 0; i < o.opt.workers; i++)
+            (void)!write(o.workers[i].stop_pipe[1], "m", 1);
     log_info("origin %s: %s, stopping", o.opt.name, sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc = 0;
 
