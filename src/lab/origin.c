@@ -1316,6 +1316,24 @@ static int oworker_listen(struct oworker *w, bool record)
 }
 
 /*
+ * Accepts and serves what waits in listener i's accept queue: closing a
+ * listening socket resets the connections the kernel already completed.
+ */
+static void oworker_drain_accept_queue(struct oworker *w, int i)
+{
+    static evconnlistener_cb accept_cbs[2] = {oworker_accept_http, oworker_accept_https};
+    evutil_socket_t lfd = evconnlistener_get_fd(w->lev[i]);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int fd;
+
+    while ((fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+        accept_cbs[i](w->lev[i], fd, (struct sockaddr *)&ss, (int)len, w);
+        len = sizeof(ss);
+    }
+}
+
+/*
  * SIGUSR1, "maintenance": closes the listening sockets (new connections are
  * refused; open ones go on), or opens them again. Lets a lab or a soak make a
  * server flap without cutting a request in flight.
@@ -1334,6 +1352,7 @@ static void oworker_toggle_listeners(struct oworker *w)
     }
     for (i = 0; i < 2; i++) {
         if (w->lev[i] != NULL) {
+            oworker_drain_accept_queue(w, i);
             evconnlistener_free(w->lev[i]); /* closes the socket */
             w->lev[i] = NULL;
         }
