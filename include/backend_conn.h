@@ -8,11 +8,13 @@
  * Picks a server of s->backend (by the backend's algorithm) and starts a
  * non-blocking connect. When it succeeds s->ops->connected(s) runs; when it
  * fails or times out the next server is tried, each server at most once;
- * when none is left the session is closed with result "no-server".
+ * when none is left the session is closed with result "no-server". When
+ * every server is at its max_connections the session waits for a slot
+ * (server_queue.h) up to timeouts.connect, then closes ("queue-timeout").
  */
 void backend_connect(struct session *s);
 
-/* The connect deadline passed (called from the mode's on_timer in SESSION_CONNECT). */
+/* The connect (or queue) deadline passed (the mode's on_timer in SESSION_CONNECT). */
 void backend_connect_timeout(struct session *s);
 
 #endif

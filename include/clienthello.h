@@ -11,14 +11,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ja4.h"
+
 /* Largest ClientHello handshake message we accept (post-quantum key shares
  * make hellos of 1.5-2 KiB common; real ones stay far below this). */
 #define CLIENTHELLO_MAX_MSG (32 * 1024)
 /* Most bytes (records with their headers) we read before giving up. */
 #define CLIENTHELLO_MAX_WIRE (CLIENTHELLO_MAX_MSG + 64 * 5 + 4096)
 
-#define CH_MAX_SNI  255
-#define CH_MAX_LIST 64 /* entries kept per list (ciphers, extensions, ...) */
+#define CH_MAX_SNI 255
+/* What a passthrough session keeps of the lists, for its access-log line.
+ * Real clients stay within these (curl and openssl offer 31 cipher suites,
+ * 10 groups, 4 versions); longer lists are cut, the counts stay whole. */
+#define CH_KEEP_CIPHERS  32
+#define CH_KEEP_GROUPS   12
+#define CH_KEEP_VERSIONS 6
+#define CH_KEEP_ALPN     48 /* bytes of the joined ALPN list, NUL included */
 
 enum ch_result {
     CH_NEED_MORE, /* valid so far, wait for more bytes */
@@ -27,42 +35,45 @@ enum ch_result {
     CH_DONE,      /* whole ClientHello parsed into the struct */
 };
 
+/*
+ * What a passthrough session keeps of the ClientHello: what routing and the
+ * access log need, no more (one per connection: it counts in the memory of
+ * an idle connection). The full lists are read at parse time for the JA4
+ * fingerprint and then dropped. GREASE values (RFC 8701) are left out of the
+ * kept lists and their counts: they are random filler with no meaning.
+ */
 struct clienthello {
-    uint16_t record_version;          /* version field of the first record header */
-    uint16_t legacy_version;          /* client_version in the hello body */
-    size_t wire_len;                  /* bytes of records up to the end of the hello */
-    size_t nrecords;                  /* records the hello spanned (1 for almost all clients) */
-    size_t msg_len;                   /* handshake message body length */
-    bool has_sni;                     /* a host_name entry was present */
-    char sni[CH_MAX_SNI + 1];         /* normalised: lower-case, no trailing dot */
-    uint16_t ciphers[CH_MAX_LIST];    /* offered cipher suites, in order (GREASE kept) */
-    size_t nciphers;                  /* number offered (may exceed CH_MAX_LIST: array truncated) */
-    uint16_t extensions[CH_MAX_LIST]; /* extension types in order (GREASE kept) */
-    size_t nextensions;               /* number sent (may exceed CH_MAX_LIST) */
-    uint16_t versions[CH_MAX_LIST];   /* supported_versions list, in order */
-    size_t nversions;                 /* number listed; 0 = no supported_versions */
-    uint16_t groups[CH_MAX_LIST];     /* supported_groups, in order */
-    size_t ngroups;                   /* number listed (may exceed CH_MAX_LIST) */
-    uint16_t sigalgs[CH_MAX_LIST];    /* signature_algorithms, in order */
-    size_t nsigalgs;                  /* number listed (may exceed CH_MAX_LIST) */
-    char alpn[256];      /* offered ALPN protocols joined with ',' (truncated at a whole entry);
-                            bytes outside '!'..'~' and ',' itself are shown as '?' */
-    size_t nalpn;        /* number of ALPN protocols offered */
-    char alpn_first[33]; /* first ALPN protocol, possibly truncated, same '?' rule; "" if none */
-    uint8_t alpn_first_head; /* first raw byte of the first ALPN protocol (JA4), 0 if none */
-    uint8_t alpn_first_tail; /* last raw byte of the first ALPN protocol (JA4), 0 if none */
-    bool has_ech;            /* encrypted_client_hello extension present: sni is the outer one */
+    uint32_t wire_len;                   /* bytes of records up to the end of the hello */
+    uint32_t msg_len;                    /* handshake message body length */
+    uint16_t record_version;             /* version field of the first record header */
+    uint16_t legacy_version;             /* client_version in the hello body */
+    uint16_t nrecords;                   /* records the hello spanned (1 for almost all) */
+    uint16_t nciphers;                   /* cipher suites offered (beyond KEEP: cut) */
+    uint16_t ngroups;                    /* supported_groups offered (beyond KEEP: cut) */
+    uint16_t nversions;                  /* supported_versions listed; 0 = no extension */
+    uint16_t nalpn;                      /* ALPN protocols offered */
+    bool has_sni;                        /* a host_name entry was present */
+    bool has_ech;                        /* encrypted_client_hello present: sni is the outer one */
+    uint16_t ciphers[CH_KEEP_CIPHERS];   /* the first cipher suites, in offered order */
+    uint16_t groups[CH_KEEP_GROUPS];     /* the first supported_groups, in offered order */
+    uint16_t versions[CH_KEEP_VERSIONS]; /* the first supported_versions, in offered order */
+    char sni[CH_MAX_SNI + 1];            /* normalised: lower-case, no trailing dot */
+    char ja4[JA4_LEN + 1];               /* JA4 fingerprint; "" if it could not be hashed */
+    char alpn[CH_KEEP_ALPN]; /* offered ALPN protocols joined with ',' (cut at a whole entry);
+                                bytes outside '!'..'~' and ',' itself are shown as '?' */
 };
 
 /*
  * Parses the ClientHello at the start of buf (len bytes received so far).
- * On CH_DONE fills *out. On other results *out is unspecified. Pure function:
+ * On CH_DONE fills *out, zeroed first: two parses of the same hello compare
+ * equal with memcmp(). On other results *out is unspecified. Pure function:
  * call again with the longer buffer when more bytes arrive. Cost is bounded
  * by len; bytes after the hello are ignored. Until the whole handshake message
  * has arrived only record headers are walked (CH_NEED_MORE is cheap). A hello
  * spread over several records is reassembled in up to CLIENTHELLO_MAX_MSG
- * bytes of stack. A prefix of a valid hello is always CH_NEED_MORE; CH_NOT_TLS
- * is answered from the first two bytes.
+ * bytes of stack, and the full lists JA4 hashes take up to as much again.
+ * A prefix of a valid hello is always CH_NEED_MORE; CH_NOT_TLS is answered
+ * from the first two bytes.
  */
 enum ch_result clienthello_parse(const uint8_t *buf, size_t len, struct clienthello *out);
 
@@ -80,5 +91,22 @@ const char *clienthello_result_str(enum ch_result r);
  * included); "" when len allows nothing. Returns buf.
  */
 char *clienthello_versions_str(const struct clienthello *ch, char *buf, size_t len);
+
+/*
+ * Writes the kept cipher suites as a comma list of 4-digit hex (IANA code
+ * points, as JA4 writes them: "1302,1303,1301,c02c"), truncated at a whole
+ * entry to fit len. Returns buf.
+ */
+char *clienthello_ciphers_str(const struct clienthello *ch, char *buf, size_t len);
+
+/*
+ * Writes the kept supported_groups as a comma list of names where the group
+ * is well known ("x25519,secp256r1,X25519MLKEM768"), else 4-digit hex,
+ * truncated at a whole entry to fit len. Returns buf.
+ */
+char *clienthello_groups_str(const struct clienthello *ch, char *buf, size_t len);
+
+/* IANA name of a TLS supported group (OpenSSL's spelling), NULL if unknown. */
+const char *clienthello_group_name(uint16_t group);
 
 #endif

@@ -122,7 +122,34 @@ struct server_stats {
     atomic_ullong picks; /* connections or requests sent to the server */
 };
 
+/* What the last active check of a server said. */
+enum health_result {
+    HEALTH_RESULT_NONE, /* no check finished yet (or check: none) */
+    HEALTH_RESULT_OK,
+    HEALTH_RESULT_FAILED,
+};
+
+/*
+ * Health of a server (src/health/). The workers write the passive counts and,
+ * when they eject the server, ejected_ms and down; the checker on the main
+ * thread writes the rest. The plain fields are main thread only: the checker
+ * and the admin endpoint that shows them run on that thread.
+ */
+struct server_health {
+    atomic_uint connect_fails;    /* live: consecutive failed connects (a connect resets it) */
+    atomic_uint status_fails;     /* live: consecutive 5xx answers (another answer resets it) */
+    atomic_ullong ejected_ms;     /* live: monotonic ms of a passive ejection in force, 0 = none */
+    atomic_ullong check_failures; /* live: failed active checks, total */
+    atomic_ullong went_down;      /* live: transitions up -> down, total */
+    atomic_ullong went_up;        /* live: transitions down -> up, total */
+    unsigned rise_count;          /* main thread: consecutive passed checks while down */
+    unsigned fall_count;          /* main thread: consecutive failed checks while up */
+    enum health_result last;      /* main thread: result of the last check */
+    char last_reason[96];         /* main thread: what the last check saw */
+};
+
 struct backend;
+struct listener;
 struct tls_server; /* src/tls/tls_server.c: a listener's SSL_CTXs */
 struct tls_client; /* src/tls/tls_client.c: a backend's SSL_CTX and session cache */
 
@@ -136,6 +163,8 @@ struct server {
     atomic_uint active;        /* live: open connections to this server */
     atomic_bool down;          /* live: set by health checks / ejection */
     struct server_stats stats; /* live */
+    /* live (partly main thread only): see struct server_health */
+    struct server_health health;
 };
 
 /* Consistent-hash ring for BALANCE_SOURCE, built by balance_build(). */
@@ -162,7 +191,10 @@ struct backend {
 struct sni_route {
     char *pattern;           /* lower-case, no trailing dot; "*.x.test" kept as written */
     bool wildcard;           /* pattern starts with "*." and matches exactly one label */
-    struct backend *backend; /* where matching connections go (not owned) */
+    struct backend *backend; /* where matching connections go (not owned); NULL with terminate */
+    /* or: the offload/bridge listener (bind: none or not) that terminates matching
+     * connections in-process on the same socket (not owned); NULL with backend */
+    struct listener *terminate;
 };
 
 struct cert_conf {
@@ -236,7 +268,8 @@ struct listener {
     /* passthrough */
     struct sni_route *sni_routes;
     size_t nsni_routes;
-    struct backend *default_backend; /* passthrough: no/unknown SNI; NULL = close */
+    struct backend *default_backend;    /* passthrough: no/unknown SNI; NULL = close */
+    struct listener *default_terminate; /* passthrough: or terminate those here (not owned) */
     /* offload / bridge */
     bool has_tls;
     struct listener_tls_conf tls;

@@ -7,8 +7,13 @@
  *
  * Passive ejection is fed by the workers: every connect to a server and every
  * HTTP response status is reported; `fall` consecutive failures (refused or
- * timed-out connects, 5xx answers) mark the server down until active checks
- * bring it back after `rise` successes.
+ * timed-out connects, or 5xx answers: each kind counted apart) mark the server
+ * down until active checks bring it back after `rise` successes, or, with
+ * check: none, for `interval` ms. It never marks down the last server of a
+ * backend that is up. Each transition is logged once.
+ *
+ * Files: health.c (the checker), health_state.c (the state machine),
+ * health_probe.c (one check on the loop), health_parse.c (status line).
  */
 #ifndef TLSGATE_HEALTH_H
 #define TLSGATE_HEALTH_H

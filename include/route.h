@@ -22,4 +22,18 @@ bool route_sni_matches(const struct sni_route *r, const char *sni);
 struct backend *route_sni(const struct listener *l, const char *sni,
                           const struct sni_route **matched);
 
+/* Where route_sni_pick sends a connection: at most one of backend and terminate is set. */
+struct route_pick {
+    struct backend *backend;         /* relay the raw bytes to a server of it */
+    struct listener *terminate;      /* or hand the connection to this offload/bridge listener */
+    const struct sni_route *matched; /* the route taken, NULL for the listener's default */
+};
+
+/*
+ * As route_sni, but also for routes and defaults that terminate TLS here:
+ * fills pick with the first matching route, else default_backend or
+ * default_terminate. Returns 0, or -1 when there is nowhere to go (close).
+ */
+int route_sni_pick(const struct listener *l, const char *sni, struct route_pick *pick);
+
 #endif

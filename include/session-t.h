@@ -24,6 +24,7 @@ struct session;
 struct worker;
 struct clienthello;
 struct http_sess;
+struct queue_wait;
 
 /* One side of a session: the client or the backend server. */
 struct half {
@@ -85,6 +86,7 @@ struct session {
     struct backend *backend;             /* chosen backend, NULL before routing */
     struct server *srv;        /* server connected or being tried; holds one srv->active */
     unsigned attempts;         /* servers tried for this connection */
+    struct queue_wait *queued; /* waiting for a server slot (server_queue.c), NULL otherwise */
     struct event *timer;       /* the one deadline in force (hello, connect, idle) */
     struct timeval started;    /* accept time */
     struct timeval last_io;    /* last bytes either way (cached loop time) */

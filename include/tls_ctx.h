@@ -15,7 +15,8 @@
  * (`openssl rand 80 > ticket.key`): 16-byte name, 32-byte HMAC-SHA256 secret,
  * 32-byte AES-256-CBC key. The first encrypts, all decrypt; rotate by
  * prepending a new key and reloading. Without the file each snapshot draws a
- * random key (tickets do not survive a reload).
+ * random key, which a reload replaces with the running one's
+ * (tls_tickets_keep), so tickets survive reloads but not restarts.
  *
  * Contexts are built when a configuration is loaded (keys are read then and
  * never again, never logged) and freed with it. SSL_CTX is shared by every
@@ -45,6 +46,15 @@ unsigned tls_config_build(struct config *c, const struct yaml_lines *yl,
 
 /* Frees what tls_config_build made (NULL pointers ignored). */
 void tls_config_free(struct config *c);
+
+/*
+ * Reload: makes listener l of a snapshot not yet serving use the random
+ * ticket key of listener old of the running snapshot (both with
+ * session_tickets and no ticket_key_file), so tickets issued before the
+ * reload still resume after it. Returns 0, or -1 when either has no random
+ * key of its own.
+ */
+int tls_tickets_keep(struct listener *l, const struct listener *old);
 
 /* A new server-side SSL for a connection accepted on l (l->tls_server set). */
 SSL *tls_server_ssl_new(const struct listener *l);

@@ -3,6 +3,7 @@
 #define TLSGATE_WORKER_T_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
@@ -15,6 +16,7 @@ struct event;
 struct evconnlistener;
 struct gateway;
 struct http_pool;
+struct server_queue;
 struct cpu_acct;
 
 TAILQ_HEAD(session_list, session);
@@ -30,6 +32,28 @@ struct accept_ctx {
     struct listener *l; /* the listener (in w->conf) */
 };
 
+/*
+ * What the main thread hands a worker at a reload: written under lock by the
+ * main thread, taken under lock by the worker when the eventfd wakes it. The
+ * only lock a worker ever takes, once per reload: never on the data path.
+ */
+struct worker_mailbox {
+    pthread_mutex_t lock;
+    struct config *conf; /* snapshot to switch to (one reference), NULL = nothing new */
+    int *fds;            /* its listening fd per conf listener, -1 = none (owned array) */
+    uint64_t gen;        /* reload generation of conf */
+};
+
+/* Sessions of listeners a reload removed: closed when the drain time after it is over. */
+struct worker_retired {
+    struct worker *w;
+    struct event *timer; /* fires timeouts.drain after the reload */
+    char **names;        /* names of the removed listeners (owned) */
+    size_t nnames;
+    LIST_ENTRY(worker_retired) link;
+};
+LIST_HEAD(worker_retired_list, worker_retired);
+
 struct worker {
     unsigned id;                       /* 0..nworkers-1 */
     pthread_t thread;                  /* its thread, valid when started */
@@ -37,18 +61,26 @@ struct worker {
     struct gateway *gw;                /* owner */
     struct event_base *base;           /* its event loop */
     struct config *conf;               /* snapshot new connections use (one reference) */
-    struct evconnlistener **listeners; /* one per conf listener, NULL once stopped */
+    struct evconnlistener **listeners; /* one per conf listener, NULL once stopped; their fds are
+                                          the main thread's (bindtab.h), never closed here */
     struct accept_ctx *accept_ctx;     /* callback argument of each listener */
     size_t nlisteners;
-    int notify_fd;                /* eventfd the main thread writes to wake it */
-    struct event *notify_ev;      /* reads notify_fd */
-    struct event *drain_ev;       /* fires when the drain time is up */
-    struct session_list sessions; /* open sessions */
+    struct worker_mailbox mbox;         /* a new snapshot from the main thread (reload) */
+    bool mbox_ready;                    /* mbox.lock initialised */
+    atomic_bool stop_requested;         /* set by the main thread, read at the next wake-up */
+    _Atomic uint64_t gen_applied;       /* last reload generation switched to (main thread reads) */
+    atomic_bool stopped_accepting;      /* acknowledged a stop: its sockets may close */
+    struct worker_retired_list retired; /* drain timers of removed listeners */
+    int notify_fd;                      /* eventfd the main thread writes to wake it */
+    struct event *notify_ev;            /* reads notify_fd */
+    struct event *drain_ev;             /* fires when the drain time is up */
+    struct session_list sessions;       /* open sessions */
     unsigned nsessions;
     bool stopping;           /* no new connections; exit when sessions end */
     uint64_t next_id;        /* session id counter (combined with id) */
     time_t last_refusal_log; /* rate-limits "connection refused" warnings */
     struct http_pool *pool;  /* idle keep-alive backend connections (src/http/) */
+    struct server_queue *sq; /* sessions waiting for a server slot, NULL when none */
     struct cpu_acct *cpu;    /* CPU attribution per listener (src/admin/cpu.c), owned */
     int relay_pipes[WORKER_RELAY_PIPES][2]; /* empty pipes lent to splice relays on need */
     unsigned nrelay_pipes;                  /* how many of relay_pipes are held */

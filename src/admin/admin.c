@@ -27,6 +27,8 @@
  *   tlsgate_server_up{backend,server}                         gauge
  *   tlsgate_server_active_connections{backend,server}         gauge
  *   tlsgate_server_picks_total{backend,server}                counter
+ *   tlsgate_server_check_failures_total{backend,server}       counter, active checks
+ *   tlsgate_server_state_changes_total{backend,server,to}     counter, to = down|up
  * Families that only make sense for some modes are only given for those:
  * a passthrough listener has no handshakes and no requests the gateway can
  * see, and saying 0 would be a lie.
@@ -51,6 +53,7 @@
 #include "cpu.h"
 #include "log.h"
 #include "metrics.h"
+#include "server_queue.h"
 
 #define ADMIN_BACKLOG     64
 #define ADMIN_TIMEOUT_S   10   /* a client that sends nothing for this long is dropped */
@@ -354,6 +357,33 @@ static size_t backend_up_count(const struct backend *be)
     return up;
 }
 
+/* Health counters of every server (src/health/). */
+static void prom_server_health(struct evbuffer *b, const struct config *c)
+{
+    prom_family(b, "tlsgate_server_check_failures_total", "counter",
+                "Active health checks of the server that failed.");
+    for (size_t i = 0; i < c->nbackends; i++)
+        for (size_t k = 0; k < c->backends[i].nservers; k++) {
+            ADD_LIT(b, "tlsgate_server_check_failures_total{");
+            prom_server(b, &c->backends[i], &c->backends[i].servers[k]);
+            evbuffer_add_printf(b, "} %llu\n",
+                                LOAD(c->backends[i].servers[k].health.check_failures));
+        }
+    prom_family(b, "tlsgate_server_state_changes_total", "counter",
+                "Times the server was marked down (checks or passive ejection) or up again.");
+    for (size_t i = 0; i < c->nbackends; i++)
+        for (size_t k = 0; k < c->backends[i].nservers; k++) {
+            const struct server *srv = &c->backends[i].servers[k];
+
+            ADD_LIT(b, "tlsgate_server_state_changes_total{");
+            prom_server(b, &c->backends[i], srv);
+            evbuffer_add_printf(b, ",to=\"down\"} %llu\n", LOAD(srv->health.went_down));
+            ADD_LIT(b, "tlsgate_server_state_changes_total{");
+            prom_server(b, &c->backends[i], srv);
+            evbuffer_add_printf(b, ",to=\"up\"} %llu\n", LOAD(srv->health.went_up));
+        }
+}
+
 static void prom_backends(struct evbuffer *b, const struct config *c)
 {
     if (c->nbackends == 0)
@@ -395,6 +425,7 @@ static void prom_backends(struct evbuffer *b, const struct config *c)
             prom_server(b, &c->backends[i], &c->backends[i].servers[k]);
             evbuffer_add_printf(b, "} %llu\n", LOAD(c->backends[i].servers[k].stats.picks));
         }
+    prom_server_health(b, c);
 }
 
 /*
@@ -454,6 +485,9 @@ static void admin_metrics(struct evbuffer *b, const struct admin *a)
     prom_handshakes(b, c);
     prom_requests(b, c);
     prom_backends(b, c);
+    prom_family(b, "tlsgate_queued_sessions", "gauge",
+                "Connections and requests waiting for a server below its max_connections.");
+    evbuffer_add_printf(b, "tlsgate_queued_sessions %u\n", server_queue_total());
     prom_cpu(b, c);
 }
 
@@ -576,6 +610,27 @@ static void stats_listener(struct evbuffer *b, const struct listener *l)
     ADD_LIT(b, "]");
 }
 
+/*
+ * ,"health":{...}} closing a server's object: the check kind, the last
+ * check's result and what it saw, and the transition counters.
+ */
+static void stats_server_health(struct evbuffer *b, const struct server *srv)
+{
+    static const char *const results[] = {"none", "ok", "failed"};
+    const struct server_health *h = &srv->health;
+
+    ADD_LIT(b, ",\"health\":{");
+    json_kv_str(b, "check", health_names[srv->backend->health.check], true);
+    json_kv_str(b, "last", results[h->last], false);
+    json_kv_str(b, "reason", h->last_reason, false);
+    evbuffer_add_printf(b,
+                        ",\"check_failures\":%llu,\"went_down\":%llu,\"went_up\":%llu,"
+                        "\"connect_fails\":%u,\"status_fails\":%u,\"ejected\":%s}}",
+                        LOAD(h->check_failures), LOAD(h->went_down), LOAD(h->went_up),
+                        LOAD(h->connect_fails), LOAD(h->status_fails),
+                        LOAD(h->ejected_ms) ? "true" : "false");
+}
+
 static void stats_backend(struct evbuffer *b, const struct backend *be)
 {
     json_kv_str(b, "name", be->name, true);
@@ -592,9 +647,10 @@ static void stats_backend(struct evbuffer *b, const struct backend *be)
         json_kv_str(b, "address", srv->addr.text, false);
         evbuffer_add_printf(b,
                             ",\"up\":%s,\"active\":%u,\"picks\":%llu,\"weight\":%u,"
-                            "\"max_connections\":%u}",
+                            "\"max_connections\":%u",
                             LOAD(srv->down) ? "false" : "true", LOAD(srv->active),
                             LOAD(srv->stats.picks), srv->weight, srv->max_connections);
+        stats_server_health(b, srv);
     }
     ADD_LIT(b, "]");
 }

@@ -75,7 +75,8 @@ struct raw_backend_conf {
 
 struct raw_sni_route_conf {
     char *sni;
-    char *backend;
+    char *backend;   /* exactly one of backend and terminate */
+    char *terminate; /* name of an offload/bridge listener */
 };
 
 struct raw_cert_conf {
@@ -142,11 +143,16 @@ struct raw_listener_conf {
     struct raw_sni_route_conf *sni_routes;
     unsigned nsni_routes;
     char *default_backend;
+    char *default_terminate; /* passthrough: instead of default_backend */
     struct raw_listener_tls_conf *tls;
     struct raw_http_conf *http;
     struct sockaddr_storage ss; /* not from YAML: bind resolved by validate */
     socklen_t sslen;            /* not from YAML: 0 until resolved */
+    bool no_bind;               /* not from YAML: bind is "none" */
 };
+
+/* The bind value of a listener reached only through terminate routes. */
+#define CONF_BIND_NONE "none"
 
 struct raw_config_conf {
     unsigned *workers;

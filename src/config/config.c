@@ -275,9 +275,24 @@ static struct backend *ref(const struct config *c, const char *name)
     return name != NULL && *name != '\0' ? config_find_backend(c, name) : NULL;
 }
 
+/*
+ * A listener by name, for terminate routes; validate.c guarantees it exists.
+ * Looked up in the raw config because the runtime listener named may not be
+ * built yet: same index in both arrays. NULL name gives NULL.
+ */
+static struct listener *lref(const struct raw_config_conf *rc, struct config *c, const char *name)
+{
+    if (name == NULL || *name == '\0' || c->listeners == NULL)
+        return NULL;
+    for (size_t i = 0; i < rc->nlisteners; i++)
+        if (strcmp(rc->listeners[i].name, name) == 0)
+            return &c->listeners[i];
+    return NULL;
+}
+
 /* listeners[i].sni_routes */
-static void build_sni_routes(struct build *b, const struct config *c, struct listener *l,
-                             const struct raw_listener_conf *r)
+static void build_sni_routes(struct build *b, struct config *c, const struct raw_config_conf *rc,
+                             struct listener *l, const struct raw_listener_conf *r)
 {
     l->sni_routes = bcalloc(b, r->nsni_routes, sizeof(*l->sni_routes));
     if (l->sni_routes == NULL)
@@ -288,6 +303,7 @@ static void build_sni_routes(struct build *b, const struct config *c, struct lis
         sr->pattern = bdup_host(b, r->sni_routes[j].sni);
         sr->wildcard = sr->pattern != NULL && strncmp(sr->pattern, "*.", 2) == 0;
         sr->backend = ref(c, r->sni_routes[j].backend);
+        sr->terminate = lref(rc, c, r->sni_routes[j].terminate);
     }
 }
 
@@ -373,17 +389,19 @@ static void build_http(struct build *b, const struct config *c, struct http_conf
 }
 
 /* One listener. */
-static void build_listener(struct build *b, const struct config *c, struct listener *l,
-                           const struct raw_listener_conf *r)
+static void build_listener(struct build *b, struct config *c, const struct raw_config_conf *rc,
+                           struct listener *l, const struct raw_listener_conf *r)
 {
     l->name = bdup(b, r->name);
     build_addr(b, &l->bind, r->bind, &r->ss, r->sslen);
+    l->no_bind = r->no_bind;
     l->mode = r->mode;
     l->proxy_protocol = r->proxy_protocol ? *r->proxy_protocol : PP_OFF;
     l->max_connections = opt_u(r->max_connections, 0);
     if (l->mode == MODE_PASSTHROUGH) {
-        build_sni_routes(b, c, l, r);
+        build_sni_routes(b, c, rc, l, r);
         l->default_backend = ref(c, r->default_backend);
+        l->default_terminate = lref(rc, c, r->default_terminate);
         return;
     }
     l->has_tls = r->tls != NULL;
@@ -417,7 +435,7 @@ static struct config *build_config(const struct raw_config_conf *rc, const char 
         c->nlisteners = rc->nlisteners;
     for (size_t i = 0; i < c->nlisteners; i++) {
         c->listeners[i].index = (unsigned)i;
-        build_listener(&b, c, &c->listeners[i], &rc->listeners[i]);
+        build_listener(&b, c, rc, &c->listeners[i], &rc->listeners[i]);
     }
     if (!b.oom)
         return c;

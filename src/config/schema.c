@@ -153,7 +153,8 @@ static const cyaml_schema_value_t backend_schema = {
 /* listeners[].sni_routes[]: */
 static const cyaml_schema_field_t sni_route_fields[] = {
     STR_ANY("sni", 0, struct raw_sni_route_conf, sni),
-    STR_NONEMPTY("backend", 0, struct raw_sni_route_conf, backend),
+    STR_NONEMPTY("backend", OPT, struct raw_sni_route_conf, backend),
+    STR_NONEMPTY("terminate", OPT, struct raw_sni_route_conf, terminate),
     CYAML_FIELD_END,
 };
 
@@ -255,6 +256,7 @@ static const cyaml_schema_field_t listener_fields[] = {
     CYAML_FIELD_SEQUENCE_COUNT("sni_routes", CYAML_FLAG_POINTER | OPT, struct raw_listener_conf,
                                sni_routes, nsni_routes, &sni_route_schema, 0, CYAML_UNLIMITED),
     STR_ANY("default_backend", OPT, struct raw_listener_conf, default_backend),
+    STR_ANY("default_terminate", OPT, struct raw_listener_conf, default_terminate),
     CYAML_FIELD_MAPPING_PTR("tls", OPT, struct raw_listener_conf, tls, listener_tls_fields),
     CYAML_FIELD_MAPPING_PTR("http", OPT, struct raw_listener_conf, http, http_fields),
     CYAML_FIELD_END,

@@ -359,8 +359,9 @@ static void check_health(struct vctx *v, const char *base, const struct raw_heal
     check_nonzero(v, base, "timeout", h->timeout);
     check_nonzero(v, base, "rise", h->rise);
     check_nonzero(v, base, "fall", h->fall);
-    if (check == HEALTH_NONE && (h->interval || h->timeout || h->rise || h->fall))
-        verr(v, base, "check", "none: interval, timeout, rise and fall have no effect");
+    /* With no active check, fall and interval still drive passive ejection. */
+    if (check == HEALTH_NONE && (h->timeout || h->rise))
+        verr(v, base, "check", "none: timeout and rise have no effect");
     if (h->path != NULL && check != HEALTH_HTTP)
         verr(v, base, "path", "only used with check: http");
     else if (h->path != NULL && h->path[0] != '/')
@@ -441,7 +442,34 @@ static void check_backends(struct vctx *v)
     }
 }
 
-/* listeners[i].sni_routes and default_backend of a passthrough listener. */
+/* The listener called name, or NULL. */
+static struct raw_listener_conf *find_listener(const struct vctx *v, const char *name)
+{
+    for (unsigned i = 0; i < v->rc->nlisteners; i++)
+        if (v->rc->listeners[i].name && strcmp(v->rc->listeners[i].name, name) == 0)
+            return &v->rc->listeners[i];
+    return NULL;
+}
+
+/*
+ * Checks a terminate reference at base.key: a listener of this file that
+ * terminates TLS and serves HTTP (offload or bridge). The connection is
+ * handed to it on the passthrough listener's socket, after the ClientHello.
+ */
+static void check_terminate_ref(struct vctx *v, const char *base, const char *key, const char *name)
+{
+    const struct raw_listener_conf *t = find_listener(v, name);
+
+    if (t == NULL)
+        verr(v, base, key, "no listener named '%s'", name);
+    else if (t->mode != MODE_OFFLOAD && t->mode != MODE_BRIDGE)
+        verr(v, base, key,
+             "listener '%s' is in mode %s; terminate names an offload or bridge "
+             "listener (the one that terminates TLS for these names)",
+             name, t->mode == MODE_PASSTHROUGH ? "passthrough" : "http");
+}
+
+/* listeners[i].sni_routes and default_backend/default_terminate of a passthrough listener. */
 static void check_sni_routes(struct vctx *v, const char *lbase, const struct raw_listener_conf *l)
 {
     char base[PATH_MAX_LEN], other[PATH_MAX_LEN];
@@ -463,14 +491,30 @@ static void check_sni_routes(struct vctx *v, const char *lbase, const struct raw
                  line_of(v, other, "sni"));
             break;
         }
-        check_ref(v, base, "backend", r->backend, false);
+        if (r->backend != NULL && r->terminate != NULL)
+            verr(v, base, "terminate",
+                 "give backend (relay to servers) or terminate (TLS ends here), not both");
+        else if (r->backend != NULL)
+            check_ref(v, base, "backend", r->backend, false);
+        else if (r->terminate != NULL)
+            check_terminate_ref(v, base, "terminate", r->terminate);
+        else
+            verr(v, base, NULL,
+                 "needs backend (relay to servers) or terminate (name of an offload or "
+                 "bridge listener that terminates TLS here)");
     }
-    if (!unset(l->default_backend))
+    if (!unset(l->default_backend) && !unset(l->default_terminate))
+        verr(v, lbase, "default_terminate",
+             "give default_backend or default_terminate, not both (line %u)",
+             line_of(v, lbase, "default_backend"));
+    else if (!unset(l->default_backend))
         check_ref(v, lbase, "default_backend", l->default_backend, false);
+    else if (!unset(l->default_terminate))
+        check_terminate_ref(v, lbase, "default_terminate", l->default_terminate);
     else if (l->nsni_routes == 0)
         verr(v, lbase, "sni_routes",
-             "a passthrough listener needs sni_routes or "
-             "default_backend: it would close every connection");
+             "a passthrough listener needs sni_routes, default_backend or "
+             "default_terminate: it would close every connection");
 }
 
 /* A cipher list OpenSSL accepts (whole TLS 1.2 list, or each TLS 1.3 suite). */
@@ -687,6 +731,8 @@ static void check_mode_keys(struct vctx *v, const char *base, const struct raw_l
         verr(v, base, "default_backend",
              "only for passthrough listeners; use "
              "http.default_backend");
+    if (l->default_terminate != NULL)
+        verr(v, base, "default_terminate", "only for passthrough listeners");
     if (l->mode == MODE_HTTP && l->tls != NULL)
         verr(v, base, "tls", "an http listener has no TLS; use mode offload to terminate TLS");
     if (l->mode != MODE_HTTP && l->tls == NULL)
@@ -700,6 +746,14 @@ static void check_bind(struct vctx *v, const char *base, unsigned i)
     struct raw_listener_conf *l = &v->rc->listeners[i];
     char other[PATH_MAX_LEN];
 
+    if (strcmp(l->bind, CONF_BIND_NONE) == 0) {
+        l->no_bind = true;
+        if (l->mode != MODE_OFFLOAD && l->mode != MODE_BRIDGE)
+            verr(v, base, "bind",
+                 "none: only an offload or bridge listener can go without a socket "
+                 "(reached through a passthrough listener's terminate route)");
+        return;
+    }
     check_addr(v, base, "bind", l->bind, &l->ss, &l->sslen);
     if (l->sslen == 0)
         return;
@@ -744,6 +798,52 @@ static void check_listeners(struct vctx *v)
     }
 }
 
+/* True when a passthrough listener's sni_routes or default_terminate names listener name. */
+static bool terminate_names(const struct raw_listener_conf *pt, const char *name)
+{
+    if (pt->mode != MODE_PASSTHROUGH)
+        return false;
+    if (pt->default_terminate != NULL && strcmp(pt->default_terminate, name) == 0)
+        return true;
+    for (unsigned j = 0; j < pt->nsni_routes; j++)
+        if (pt->sni_routes[j].terminate != NULL && strcmp(pt->sni_routes[j].terminate, name) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * Listeners reached through terminate routes. Several passthrough listeners
+ * may share one. Its own proxy_protocol would be meaningless (the PROXY
+ * header, if any, came before the ClientHello and was read by the
+ * passthrough listener), and a bind: none listener nobody names is dead.
+ */
+static void check_terminate_targets(struct vctx *v)
+{
+    char base[PATH_MAX_LEN];
+
+    for (unsigned i = 0; i < v->rc->nlisteners; i++) {
+        const struct raw_listener_conf *l = &v->rc->listeners[i];
+        const struct raw_listener_conf *by = NULL;
+
+        if (l->mode != MODE_OFFLOAD && l->mode != MODE_BRIDGE)
+            continue;
+        for (unsigned k = 0; k < v->rc->nlisteners && by == NULL; k++)
+            if (terminate_names(&v->rc->listeners[k], l->name))
+                by = &v->rc->listeners[k];
+        subpath(base, "listeners[%u]", i);
+        if (by != NULL && l->proxy_protocol != NULL && *l->proxy_protocol != PP_OFF)
+            verr(v, base, "proxy_protocol",
+                 "listener '%s' is a terminate target of passthrough listener '%s', which "
+                 "reads the PROXY header before the ClientHello; set proxy_protocol there",
+                 l->name, by->name);
+        if (by == NULL && l->no_bind)
+            verr(v, base, "bind",
+                 "none, but no passthrough listener names '%s' in sni_routes terminate or "
+                 "default_terminate: it is unreachable",
+                 l->name);
+    }
+}
+
 /* See conf.h. */
 unsigned validate_config(struct raw_config_conf *rc, const char *file, const struct yaml_lines *yl,
                          struct config_errors *errs)
@@ -754,6 +854,7 @@ unsigned validate_config(struct raw_config_conf *rc, const char *file, const str
     check_admin_log(&v);
     check_backends(&v);
     check_listeners(&v);
+    check_terminate_targets(&v);
     SSL_CTX_free(v.ssl);
     return v.nerr;
 }

@@ -175,6 +175,28 @@ static void line_write(struct line *ln, const struct listener *l)
     (void)!write(access_fd, ln->buf, ln->n);
 }
 
+/*
+ * What else the ClientHello showed without decrypting: its JA4 fingerprint,
+ * the cipher suites (hex, as JA4 writes them) and groups offered, and
+ * whether it used ECH, in which case the SNI logged is only the outer one.
+ */
+static void line_json_hello(struct line *ln, const struct clienthello *ch)
+{
+    char ciphers[CH_KEEP_CIPHERS * 5 + 1], groups[256];
+
+    ciphers[0] = groups[0] = '\0';
+    if (ch) {
+        clienthello_ciphers_str(ch, ciphers, sizeof(ciphers));
+        clienthello_groups_str(ch, groups, sizeof(groups));
+    }
+    line_json_str(ln, "ja4", ch && ch->ja4[0] ? ch->ja4 : NULL);
+    line_json_list(ln, "ciphers", ciphers);
+    if (ch && ch->nciphers > CH_KEEP_CIPHERS)
+        line_printf(ln, ",\"ciphers_offered\":%u", ch->nciphers);
+    line_json_list(ln, "groups", groups);
+    line_printf(ln, ",\"ech\":%s", ch && ch->has_ech ? "true,\"sni_outer_only\":true" : "false");
+}
+
 void accesslog_passthrough(const struct session *s)
 {
     const struct clienthello *ch = s->hello_parsed ? s->hello : NULL;
@@ -193,10 +215,12 @@ void accesslog_passthrough(const struct session *s)
         clienthello_versions_str(ch, versions, sizeof(versions));
     if (access_format == ACCESS_TEXT) {
         line_printf(&ln,
-                    "%s %s passthrough %s sni=%s alpn=%s versions=%s -> %s/%s in=%llu out=%llu "
-                    "ms=%ld result=%s",
+                    "%s %s passthrough %s sni=%s alpn=%s versions=%s ja4=%s ciphers=%u ech=%s -> "
+                    "%s/%s in=%llu out=%llu ms=%ld result=%s",
                     ts, s->l->name, client, sni ? sni : "-", ch && ch->nalpn ? ch->alpn : "-",
-                    versions[0] ? versions : "-", backend ? backend : "-", server ? server : "-",
+                    versions[0] ? versions : "-", ch && ch->ja4[0] ? ch->ja4 : "-",
+                    ch ? ch->nciphers : 0, ch && ch->has_ech ? "yes(sni-is-outer)" : "no",
+                    backend ? backend : "-", server ? server : "-",
                     (unsigned long long)s->client.bytes_read,
                     (unsigned long long)s->server.bytes_read, session_ms(s), s->result);
         line_write(&ln, s->l);
@@ -209,6 +233,7 @@ void accesslog_passthrough(const struct session *s)
     line_json_str(&ln, "sni", sni);
     line_json_list(&ln, "alpn", ch ? ch->alpn : "");
     line_json_list(&ln, "tls_versions", versions);
+    line_json_hello(&ln, ch);
     line_json_str(&ln, "backend", backend);
     line_json_str(&ln, "server", server);
     line_printf(&ln, ",\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_ms\":%ld",

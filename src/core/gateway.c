@@ -1,68 +1,36 @@
 /*
  * The gateway process: binds every listener once per worker (SO_REUSEPORT, so
  * the kernel spreads new connections over the workers), starts the workers,
- * and waits in the main thread for signals.
+ * and waits in the main thread for signals: SIGHUP reloads (reload.c),
+ * SIGTERM/SIGINT drain and stop. The main thread owns every listening socket
+ * (bindtab.h) and closes one only after the workers acknowledged they no
+ * longer accept on it.
  */
 #include <errno.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #include "accesslog.h"
 #include "admin.h"
+#include "bindtab.h"
 #include "config.h"
 #include "gateway.h"
 #include "health.h"
 #include "log.h"
+#include "reload.h"
 #include "worker.h"
-
-#define LISTEN_BACKLOG 1024
-
-/* Opens a non-blocking listening socket on addr with SO_REUSEPORT. Returns the fd or -1 (logged).
- */
-static int gateway_bind(const struct listener *l)
-{
-    const struct sockaddr *sa = (const struct sockaddr *)&l->bind.ss;
-    int one = 1;
-    int fd;
-
-    fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        log_error("listener %s: socket", l->name);
-        return -1;
-    }
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
-        log_error("listener %s: setsockopt", l->name);
-        goto fail;
-    }
-    if (sa->sa_family == AF_INET6)
-        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    if (bind(fd, sa, l->bind.len) < 0) {
-        log_error("listener %s: cannot bind %s", l->name, l->bind.text);
-        goto fail;
-    }
-    if (listen(fd, LISTEN_BACKLOG) < 0) {
-        log_error("listener %s: cannot listen on %s", l->name, l->bind.text);
-        goto fail;
-    }
-    return fd;
-fail:
-    close(fd);
-    return -1;
-}
 
 /*
  * Each relayed connection needs two descriptors; raise the soft limit toward
  * what max_connections implies (as far as the hard limit allows).
  */
-static void gateway_raise_fd_limit(const struct config *conf)
+void gateway_raise_fd_limit(const struct config *conf)
 {
     struct rlimit rl;
     rlim_t want = (rlim_t)conf->max_connections * 2 + 256;
@@ -77,36 +45,75 @@ static void gateway_raise_fd_limit(const struct config *conf)
                   (unsigned long long)rl.rlim_cur, (unsigned long long)want, conf->max_connections);
 }
 
-/* Closes the fds of fds[0..n-1] that are >= 0. */
-static void close_fds(int *fds, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (fds[i] >= 0)
-            close(fds[i]);
-}
-
-/* SIGTERM/SIGINT: ask every worker to drain; the main loop ends when they have. */
+/* SIGTERM/SIGINT: ask every worker to drain; the loop ends when all have stopped accepting. */
 static void gateway_on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct gateway *gw = arg;
 
+    if (gw->stopping) {
+        log_info("signal %d: already stopping", (int)sig);
+        return;
+    }
+    gw->stopping = true;
     log_info("signal %d: stopping; draining open connections for up to %u ms", (int)sig,
              gw->conf->timeouts.drain);
     for (unsigned i = 0; i < gw->nworkers; i++)
         worker_request_stop(&gw->workers[i]);
-    event_base_loopbreak(gw->base);
 }
 
-/* SIGHUP: reload is not built yet; say so rather than ignore it silently. */
+/* SIGHUP: reload the configuration file. */
 static void gateway_on_hup(evutil_socket_t sig, short what, void *arg)
 {
-    log_warnx("SIGHUP: configuration reload is not supported in this version; keeping %s",
-              ((struct gateway *)arg)->conf->path);
+    reload_start(arg);
+}
+
+/*
+ * A worker acknowledged a reload or a stop. A stopped worker's sockets close
+ * at once, so the kernel stops queueing connections nobody will accept (they
+ * are refused); once every worker has stopped accepting, the main loop ends
+ * and gateway_run waits for the drains.
+ */
+static void gateway_on_ack(evutil_socket_t fd, short what, void *arg)
+{
+    struct gateway *gw = arg;
+    unsigned stopped = 0;
+    uint64_t v;
+
+    if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+        log_warn("ack read");
+    reload_progress(gw);
+    if (!gw->stopping)
+        return;
+    for (unsigned i = 0; i < gw->nworkers; i++) {
+        if (!atomic_load(&gw->workers[i].stopped_accepting))
+            continue;
+        bindtab_close_worker(&gw->binds, i);
+        bindtab_close_worker(&gw->gone, i);
+        stopped++;
+    }
+    if (stopped == gw->nworkers)
+        event_base_loopbreak(gw->base);
+}
+
+/* The main loop's eventfd for worker acknowledgements. Returns 0 or -1 (logged). */
+static int gateway_ack_init(struct gateway *gw)
+{
+    gw->ack_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (gw->ack_fd < 0) {
+        log_error("eventfd");
+        return -1;
+    }
+    gw->ack_ev = event_new(gw->base, gw->ack_fd, EV_READ | EV_PERSIST, gateway_on_ack, gw);
+    if (gw->ack_ev == NULL || event_add(gw->ack_ev, NULL) < 0) {
+        log_errorx("cannot watch the workers' eventfd");
+        return -1;
+    }
+    return 0;
 }
 
 int gateway_run(struct config *conf)
 {
-    struct gateway gw = {.conf = conf};
+    struct gateway gw = {.conf = conf, .generation = 1, .ack_fd = -1};
     struct event *sigterm = NULL, *sigint = NULL, *sighup = NULL;
     size_t nl = conf->nlisteners;
     unsigned started = 0;
@@ -119,32 +126,25 @@ int gateway_run(struct config *conf)
         goto out;
     gw.nworkers = conf->workers;
     gw.workers = calloc(gw.nworkers, sizeof(*gw.workers));
-    fds = malloc(sizeof(int) * (nl ? nl : 1) * gw.nworkers);
+    fds = malloc(sizeof(int) * (nl ? nl : 1));
     if (gw.workers == NULL || fds == NULL) {
         log_errorx("out of memory");
         goto out;
     }
-    for (size_t i = 0; i < nl * gw.nworkers; i++)
-        fds[i] = -1;
     /* Bind everything before starting any thread: a port in use fails the start. */
-    for (unsigned w = 0; w < gw.nworkers; w++)
-        for (size_t i = 0; i < nl; i++)
-            if (!conf->listeners[i].no_bind &&
-                (fds[w * nl + i] = gateway_bind(&conf->listeners[i])) < 0)
-                goto out_fds;
+    if (bindtab_build(&gw.binds, NULL, conf, gw.nworkers) < 0)
+        goto out;
 
     gw.base = event_base_new();
-    if (gw.base == NULL || admin_start(gw.base, conf) < 0)
-        goto out_fds;
+    if (gw.base == NULL || admin_start(gw.base, conf) < 0 || gateway_ack_init(&gw) < 0 ||
+        reload_init(&gw) < 0)
+        goto out;
     gw.health = health_start(gw.base, conf, NULL);
     if (gw.health == NULL)
-        goto out_fds;
+        goto out;
     for (unsigned w = 0; w < gw.nworkers; w++) {
-        /* The worker owns its fds from here, even when init fails. */
-        int rc_init = worker_init(&gw.workers[w], &gw, w, conf, &fds[w * nl]);
-        for (size_t i = 0; i < nl; i++)
-            fds[w * nl + i] = -1;
-        if (rc_init < 0)
+        bindtab_worker_fds(&gw.binds, conf, w, fds);
+        if (worker_init(&gw.workers[w], &gw, w, conf, fds) < 0)
             goto out_workers;
         started++; /* initialised: worker_join_and_free() below, started or not */
         if (worker_start(&gw.workers[w]) < 0)
@@ -164,8 +164,6 @@ int gateway_run(struct config *conf)
     if (!sigterm || !sigint || !sighup || evsignal_add(sigterm, NULL) < 0 ||
         evsignal_add(sigint, NULL) < 0 || evsignal_add(sighup, NULL) < 0) {
         log_errorx("cannot install signal handlers");
-        for (unsigned i = 0; i < started; i++)
-            worker_request_stop(&gw.workers[i]);
         goto out_workers;
     }
     event_base_dispatch(gw.base);
@@ -179,9 +177,10 @@ out_workers:
         worker_join_and_free(&gw.workers[i]);
     if (rc == 0)
         log_info("stopped");
-out_fds:
-    close_fds(fds, nl * gw.nworkers);
 out:
+    /* No worker runs any more: every socket can close. */
+    bindtab_close(&gw.binds);
+    reload_abandon(&gw);
     if (sigterm)
         event_free(sigterm);
     if (sigint)
@@ -189,12 +188,17 @@ out:
     if (sighup)
         event_free(sighup);
     health_stop(gw.health);
-    admin_stop(); /* workers are joined: no access-log line comes any more */
+    admin_stop();     /* workers are joined: no access-log line comes any more */
+    reload_free(&gw); /* after admin_stop: the last fold is lost, nobody reads it */
+    if (gw.ack_ev)
+        event_free(gw.ack_ev);
+    if (gw.ack_fd >= 0)
+        close(gw.ack_fd);
     if (gw.base)
         event_base_free(gw.base);
     free(fds);
     free(gw.workers);
     accesslog_close();
-    config_unref(conf);
+    config_unref(gw.conf);
     return rc;
 }

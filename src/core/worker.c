@@ -2,8 +2,14 @@
  * A worker: one thread, one event loop, its own accept socket per listener.
  * Nothing here is shared with other workers but the config snapshot (read
  * only) and a few atomic counters.
+ *
+ * The main thread talks to a worker through its eventfd: a reload leaves a
+ * new snapshot and fds in the mailbox, a stop sets stop_requested. The worker
+ * answers through the gateway's ack eventfd once it has switched or let go of
+ * its sockets, so the main thread knows when a socket may be closed.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -84,15 +90,64 @@ static void worker_on_accept_error(struct evconnlistener *el, void *arg)
     log_warn("listener %s: accept", ctx->l->name);
 }
 
-/* Stops accepting: frees the listener objects (closing our sockets). */
+/* Stops accepting: frees the listener objects (the sockets stay open: the main thread's). */
 static void worker_close_listeners(struct worker *w)
 {
-    for (size_t i = 0; i < w->nlisteners; i++) {
+    for (size_t i = 0; w->listeners != NULL && i < w->nlisteners; i++) {
         if (w->listeners[i] == NULL)
             continue;
         evconnlistener_free(w->listeners[i]);
         w->listeners[i] = NULL;
     }
+}
+
+/*
+ * Accepts for conf's listeners on fds (one per listener, -1 = none), after
+ * freeing the previous listener objects. Returns 0, or -1 (logged) with this
+ * worker accepting on none of them.
+ */
+static int worker_listen(struct worker *w, struct config *conf, const int *fds)
+{
+    size_t nl = conf->nlisteners;
+    struct evconnlistener **listeners = calloc(nl ? nl : 1, sizeof(*listeners));
+    struct accept_ctx *ctx = calloc(nl ? nl : 1, sizeof(*ctx));
+
+    worker_close_listeners(w);
+    free(w->listeners);
+    free(w->accept_ctx);
+    w->listeners = listeners;
+    w->accept_ctx = ctx;
+    w->nlisteners = listeners != NULL && ctx != NULL ? nl : 0;
+    if (listeners == NULL || ctx == NULL) {
+        log_errorx("worker %u: out of memory: not accepting", w->id);
+        return -1;
+    }
+    for (size_t i = 0; i < nl; i++) {
+        ctx[i].w = w;
+        ctx[i].l = &conf->listeners[i];
+        if (fds[i] < 0)
+            continue; /* bind: none, reached through another listener */
+        /* No LEV_OPT_CLOSE_ON_FREE: a reload frees these objects and keeps the sockets. */
+        listeners[i] = evconnlistener_new(w->base, worker_on_accept, &ctx[i], LEV_OPT_CLOSE_ON_EXEC,
+                                          -1, fds[i]);
+        if (listeners[i] == NULL) {
+            log_errorx("worker %u: listener %s: cannot accept on %s", w->id,
+                       conf->listeners[i].name, conf->listeners[i].bind.text);
+            worker_close_listeners(w);
+            return -1;
+        }
+        evconnlistener_set_error_cb(listeners[i], worker_on_accept_error);
+    }
+    return 0;
+}
+
+/* Tells the main thread something it waits for happened (see worker_post_config). */
+static void worker_ack(struct worker *w)
+{
+    uint64_t one = 1;
+
+    if (w->gw->ack_fd >= 0 && write(w->gw->ack_fd, &one, sizeof(one)) < 0)
+        log_warn("worker %u: ack", w->id);
 }
 
 /* Drain time is over: close what is still open. */
@@ -108,20 +163,121 @@ static void worker_on_drain_timeout(evutil_socket_t fd, short what, void *arg)
     event_base_loopbreak(w->base);
 }
 
-/* The main thread woke us: stop accepting, then leave when idle or when drain ends. */
-static void worker_on_notify(evutil_socket_t fd, short what, void *arg)
+/* Unlinks and frees r (its timer with it). */
+static void worker_retired_free(struct worker_retired *r)
 {
-    struct worker *w = arg;
+    LIST_REMOVE(r, link);
+    if (r->timer != NULL)
+        event_free(r->timer);
+    for (size_t i = 0; i < r->nnames; i++)
+        free(r->names[i]);
+    free(r->names);
+    free(r);
+}
+
+/* True when conf has a listener named name. */
+static bool worker_conf_has(const struct config *conf, const char *name)
+{
+    for (size_t i = 0; i < conf->nlisteners; i++)
+        if (strcmp(conf->listeners[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * The drain time after a reload that removed listeners is over: close what
+ * is still open on them (unless a later reload brought the name back).
+ */
+static void worker_on_retired_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker_retired *r = arg;
+    struct worker *w = r->w;
     struct session *s, *next;
-    uint64_t v;
+    unsigned closed = 0;
+
+    for (s = TAILQ_FIRST(&w->sessions); s != NULL; s = next) {
+        next = TAILQ_NEXT(s, link);
+        if (s->conf == w->conf || s->closing || worker_conf_has(w->conf, s->l->name))
+            continue;
+        for (size_t i = 0; i < r->nnames; i++) {
+            if (strcmp(r->names[i], s->l->name) == 0) {
+                session_close(s, "listener-removed");
+                closed++;
+                break;
+            }
+        }
+    }
+    if (closed > 0)
+        log_warnx("drain time over: closed %u connection(s) of removed listener(s)", closed);
+    worker_retired_free(r);
+}
+
+/*
+ * After switching from old to conf: when conf dropped listeners of old, arms
+ * a timer that closes their connections after conf's drain time.
+ */
+static void worker_watch_removed(struct worker *w, const struct config *old,
+                                 const struct config *conf)
+{
+    struct timeval tv = {.tv_sec = conf->timeouts.drain / 1000,
+                         .tv_usec = (conf->timeouts.drain % 1000) * 1000};
+    struct worker_retired *r;
+
+    for (size_t i = 0; i < old->nlisteners; i++)
+        if (!worker_conf_has(conf, old->listeners[i].name))
+            goto removed;
+    return;
+removed:
+    if ((r = calloc(1, sizeof(*r))) == NULL)
+        goto oom;
+    r->w = w;
+    LIST_INSERT_HEAD(&w->retired, r, link);
+    if ((r->names = calloc(old->nlisteners, sizeof(*r->names))) == NULL)
+        goto oom_r;
+    for (size_t i = 0; i < old->nlisteners; i++) {
+        if (worker_conf_has(conf, old->listeners[i].name))
+            continue;
+        if ((r->names[r->nnames] = strdup(old->listeners[i].name)) == NULL)
+            goto oom_r;
+        r->nnames++;
+    }
+    r->timer = evtimer_new(w->base, worker_on_retired_timeout, r);
+    if (r->timer == NULL || evtimer_add(r->timer, &tv) < 0)
+        goto oom_r;
+    return;
+oom_r:
+    worker_retired_free(r);
+oom:
+    log_errorx("worker %u: out of memory: connections of removed listeners end on their own",
+               w->id);
+}
+
+/*
+ * A reload: new connections use conf from now on, accepted on fds. Sessions
+ * keep the snapshot they started with; idle server connections of the old
+ * one are closed (they belong to old servers).
+ */
+static void worker_switch(struct worker *w, struct config *conf, const int *fds)
+{
+    struct config *old = w->conf;
+
+    worker_listen(w, conf, fds);
+    w->conf = conf; /* the mailbox's reference */
+    http_pool_free(w);
+    worker_watch_removed(w, old, conf);
+    config_unref(old);
+}
+
+/* Stops accepting, ends idle connections, and leaves when idle or when drain ends. */
+static void worker_stop(struct worker *w)
+{
+    struct session *s, *next;
     struct timeval tv;
 
-    if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-        log_warn("worker %u: notify read", w->id);
-    if (w->stopping)
-        return;
     w->stopping = true;
     worker_close_listeners(w);
+    atomic_store(&w->stopped_accepting, true);
+    worker_ack(w);
     http_pool_free(w);
     for (s = TAILQ_FIRST(&w->sessions); s != NULL; s = next) {
         next = TAILQ_NEXT(s, link);
@@ -137,6 +293,36 @@ static void worker_on_notify(evutil_socket_t fd, short what, void *arg)
     w->drain_ev = evtimer_new(w->base, worker_on_drain_timeout, w);
     if (w->drain_ev == NULL || evtimer_add(w->drain_ev, &tv) < 0)
         worker_on_drain_timeout(-1, 0, w);
+}
+
+/* The main thread woke us: a new snapshot in the mailbox, a stop, or both. */
+static void worker_on_notify(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    struct config *conf;
+    int *fds;
+    uint64_t v, gen;
+
+    if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+        log_warn("worker %u: notify read", w->id);
+    pthread_mutex_lock(&w->mbox.lock);
+    conf = w->mbox.conf;
+    fds = w->mbox.fds;
+    gen = w->mbox.gen;
+    w->mbox.conf = NULL;
+    w->mbox.fds = NULL;
+    pthread_mutex_unlock(&w->mbox.lock);
+    if (conf != NULL) {
+        if (!w->stopping && !atomic_load(&w->stop_requested))
+            worker_switch(w, conf, fds);
+        else
+            config_unref(conf); /* stopping anyway: only acknowledge */
+        free(fds);
+        atomic_store(&w->gen_applied, gen);
+        worker_ack(w);
+    }
+    if (atomic_load(&w->stop_requested) && !w->stopping)
+        worker_stop(w);
 }
 
 void worker_session_ended(struct worker *w)
@@ -164,21 +350,20 @@ static struct event_base *worker_base_new(void)
 }
 
 int worker_init(struct worker *w, struct gateway *gw, unsigned id, struct config *conf,
-                int *listen_fds)
+                const int *listen_fds)
 {
-    size_t nl = conf->nlisteners;
-
     memset(w, 0, sizeof(*w));
     w->id = id;
     w->gw = gw;
     w->notify_fd = -1;
     TAILQ_INIT(&w->sessions);
+    LIST_INIT(&w->retired);
     w->conf = config_ref(conf);
+    if (pthread_mutex_init(&w->mbox.lock, NULL) != 0)
+        goto fail;
+    w->mbox_ready = true;
     w->base = worker_base_new();
-    w->listeners = calloc(nl ? nl : 1, sizeof(*w->listeners));
-    w->accept_ctx = calloc(nl ? nl : 1, sizeof(*w->accept_ctx));
-    w->nlisteners = nl;
-    if (w->base == NULL || w->listeners == NULL || w->accept_ctx == NULL)
+    if (w->base == NULL)
         goto fail;
     if (cpu_worker_init(w) < 0)
         goto fail;
@@ -188,26 +373,11 @@ int worker_init(struct worker *w, struct gateway *gw, unsigned id, struct config
     w->notify_ev = event_new(w->base, w->notify_fd, EV_READ | EV_PERSIST, worker_on_notify, w);
     if (w->notify_ev == NULL || event_add(w->notify_ev, NULL) < 0)
         goto fail;
-    for (size_t i = 0; i < nl; i++) {
-        struct accept_ctx *ctx = &w->accept_ctx[i];
-        ctx->w = w;
-        ctx->l = &conf->listeners[i];
-        if (listen_fds[i] < 0)
-            continue; /* bind: none, reached through another listener */
-        w->listeners[i] =
-            evconnlistener_new(w->base, worker_on_accept, ctx,
-                               LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, listen_fds[i]);
-        if (w->listeners[i] == NULL)
-            goto fail;
-        listen_fds[i] = -1; /* owned by the listener now */
-        evconnlistener_set_error_cb(w->listeners[i], worker_on_accept_error);
-    }
+    if (worker_listen(w, conf, listen_fds) < 0)
+        goto fail;
     return 0;
 fail:
     log_error("worker %u: cannot initialise", id);
-    for (size_t i = 0; i < nl; i++)
-        if (listen_fds[i] >= 0)
-            close(listen_fds[i]);
     worker_join_and_free(w); /* thread not started: only frees */
     return -1;
 }
@@ -239,12 +409,36 @@ int worker_start(struct worker *w)
     return 0;
 }
 
-void worker_request_stop(struct worker *w)
+/* Wakes the worker's loop (worker_on_notify). */
+static void worker_wake(struct worker *w)
 {
     uint64_t one = 1;
 
     if (w->notify_fd >= 0 && write(w->notify_fd, &one, sizeof(one)) < 0)
         log_warn("worker %u: notify", w->id);
+}
+
+void worker_request_stop(struct worker *w)
+{
+    atomic_store(&w->stop_requested, true);
+    worker_wake(w);
+}
+
+void worker_post_config(struct worker *w, struct config *conf, int *fds, uint64_t gen)
+{
+    struct config *stale;
+    int *stale_fds;
+
+    pthread_mutex_lock(&w->mbox.lock);
+    stale = w->mbox.conf;
+    stale_fds = w->mbox.fds;
+    w->mbox.conf = config_ref(conf);
+    w->mbox.fds = fds;
+    w->mbox.gen = gen;
+    pthread_mutex_unlock(&w->mbox.lock);
+    config_unref(stale);
+    free(stale_fds);
+    worker_wake(w);
 }
 
 void worker_join_and_free(struct worker *w)
@@ -260,6 +454,13 @@ void worker_join_and_free(struct worker *w)
     worker_close_listeners(w);
     free(w->listeners);
     free(w->accept_ctx);
+    while (!LIST_EMPTY(&w->retired))
+        worker_retired_free(LIST_FIRST(&w->retired));
+    if (w->mbox_ready) {
+        config_unref(w->mbox.conf); /* a handover the thread never took */
+        free(w->mbox.fds);
+        pthread_mutex_destroy(&w->mbox.lock);
+    }
     if (w->drain_ev)
         event_free(w->drain_ev);
     if (w->notify_ev)

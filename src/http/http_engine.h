@@ -112,14 +112,17 @@ void http_server_connected(struct session *s);
  * Gives s a connection to srv: from the worker's pool when one is idle there
  * (http_server_connected runs at once), else a new connect (TLS for backends
  * with tls:). On failure the next server of the backend is tried, each once;
- * when none is left http_exchange_failed(s, 503, ...) runs.
+ * when none is left http_exchange_failed(s, 503, ...) runs. srv NULL (no
+ * server usable now) or full: when every live server is at its
+ * max_connections the request waits for a slot (server_queue.h) up to
+ * timeouts.connect, then gets 503 "queue-timeout"; else 503 "no-server".
  */
 void http_upstream_connect(struct session *s, struct server *srv);
 
 /* As http_upstream_connect, but never from the pool (a pooled one just failed). */
 void http_upstream_connect_new(struct session *s, struct server *srv);
 
-/* The connect deadline passed (HTTP_CONNECT phase). */
+/* The connect or queue deadline passed (HTTP_CONNECT phase). */
 void http_upstream_connect_timeout(struct session *s);
 
 /* Gives s->server back to the pool when it may be reused, else closes it. */

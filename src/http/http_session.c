@@ -35,24 +35,21 @@
 #include "balance.h"
 #include "health.h"
 #include "http/http_engine.h"
+#include "http/http_io.h"
+#include "http/sticky_memo.h"
 #include "http_rules.h"
 #include "http_session.h"
 #include "log.h"
 #include "metrics.h"
 #include "proxy_proto.h"
 #include "relay.h"
+#include "server_queue.h"
 #include "session.h"
 #include "tls_ctx.h"
 #include "worker-t.h"
 
 /* Output past this pauses reading the other side (as in the byte relay). */
 #define HTTP_HIGH_WATER (256 * 1024)
-
-/* Response bodies up to this are copied (not moved) so they share the head's TLS record. */
-#define HTTP_COPY_MAX 8192
-
-/* Responses up to this are written to a TLS client at once (one record). */
-#define HTTP_TLS_WRITE_NOW_MAX 16384
 
 /* Largest response head we take from a server. */
 #define HTTP_MAX_RESPONSE_HEAD (64 * 1024)
@@ -186,8 +183,8 @@ static void hs_local_reply(struct session *s, unsigned status, const char *locat
     struct http_sess *h = s->http;
     struct http_txn *t = &h->txn;
 
-    if (!t->client_keep_alive || s->w->stopping)
-        close = true;
+    if (!t->client_keep_alive || s->w->stopping || s->conf != s->w->conf)
+        close = true; /* a reload replaced s->conf: the next connection gets the new one */
     t->status = status;
     t->result = result;
     t->bytes_out += http_reply(s, status, location, close);
@@ -261,7 +258,7 @@ static struct server *hs_sticky_pick(struct session *s, const struct http_head *
         if (!sticky_find_cookie(hd->value.p, hd->value.len, sc->cookie, &val, &vlen))
             continue;
         had_cookie = true;
-        srv = sticky_lookup(sc->key, b, val, vlen);
+        srv = sticky_memo_lookup(sc->key, b, val, vlen);
     }
     if (srv != NULL && balance_server_usable(srv)) {
         t->sticky = "hit";
@@ -351,12 +348,6 @@ static void hs_handle_request(struct session *s, const struct http_head *head)
         hs_local_reply(s, 431, NULL, "head-too-large", true);
         return;
     }
-    if (srv == NULL) {
-        log_warnx("session %llx: backend %s: no server available", (unsigned long long)s->id,
-                  t->backend->name);
-        hs_local_reply(s, 503, NULL, "no-server", true);
-        return;
-    }
     /*
      * Client reading stays on: further bytes (body, pipelined requests) wait
      * in the input, bounded by its high watermark, and toggling it per
@@ -364,7 +355,7 @@ static void hs_handle_request(struct session *s, const struct http_head *head)
      */
     h->phase = HTTP_CONNECT;
     s->backend = t->backend;
-    http_upstream_connect(s, srv);
+    http_upstream_connect(s, srv); /* srv NULL: wait for a slot, or 503 */
 }
 
 /*
@@ -429,6 +420,17 @@ static int hs_read_head(struct session *s)
 static void hs_process_input(struct session *s)
 {
     while (!s->closing && s->http->phase == HTTP_WAIT_HEAD) {
+        if (evbuffer_get_length(bufferevent_get_output(s->client.bev)) >= HTTP_HIGH_WATER) {
+            /*
+             * A client that pipelines requests without reading the answers
+             * would make us buffer them without bound: serve no more until it
+             * has read half (hs_on_client_write), idle timeout meanwhile.
+             */
+            s->client.throttled = true;
+            bufferevent_disable(s->client.bev, EV_READ);
+            session_set_timer(s, s->conf->timeouts.idle);
+            return;
+        }
         if (!hs_read_head(s))
             return;
     }
@@ -502,45 +504,6 @@ static void hs_pump_request_body(struct session *s)
         bufferevent_disable(s->client.bev, EV_READ); /* the server is slow: stop reading */
 }
 
-/*
- * Writes a plain socket's pending output at once instead of on the next
- * writable event: a bufferevent waits for EPOLLOUT, costing an epoll_ctl to
- * add the write interest, a loop turn, and another to remove it. When all
- * went out, the interest is dropped before the loop applies it (epoll
- * changelist), so no system call is spent on it.
- */
-static void hs_write_now(struct bufferevent *bev)
-{
-    struct evbuffer *out = bufferevent_get_output(bev);
-    SSL *ssl = bufferevent_openssl_get_ssl(bev);
-    size_t len = evbuffer_get_length(out);
-
-    if (len == 0)
-        return;
-    if (ssl == NULL) {
-        if (evbuffer_write(out, bufferevent_getfd(bev)) < 0)
-            return; /* the bufferevent will meet the error and report it */
-    } else {
-        /*
-         * One TLS record's worth at most. On WANT_WRITE or an error the bytes
-         * stay in the output: the bufferevent's own SSL_write retries them
-         * (the SSL accepts a moved buffer) or reports the error.
-         */
-        const void *p;
-        int n;
-
-        if (len > HTTP_TLS_WRITE_NOW_MAX || (p = evbuffer_pullup(out, (ev_ssize_t)len)) == NULL)
-            return;
-        ERR_clear_error();
-        n = SSL_write(ssl, p, (int)len);
-        if (n <= 0)
-            return;
-        evbuffer_drain(out, (size_t)n);
-    }
-    if (evbuffer_get_length(out) == 0)
-        event_del(&bev->ev_write);
-}
-
 /* See http_engine.h: s->server is connected (new or from the pool). */
 void http_server_connected(struct session *s)
 {
@@ -553,7 +516,7 @@ void http_server_connected(struct session *s)
         /* A new pick, or the cookie's server failed to connect: name the one that answers. */
         if (t->sticky_target != NULL)
             t->sticky = "reset";
-        sticky_value(s->l->http.sticky.key, t->backend, s->srv, t->cookie);
+        sticky_memo_value(s->l->http.sticky.key, t->backend, s->srv, t->cookie);
     }
     bufferevent_setcb(s->server.bev, hs_on_server_read, hs_on_server_write, hs_on_server_event, s);
     bufferevent_setwatermark(s->server.bev, EV_WRITE, HTTP_HIGH_WATER / 2, 0);
@@ -562,10 +525,11 @@ void http_server_connected(struct session *s)
     bufferevent_write(s->server.bev, t->req_head, t->req_head_len);
     session_touch(s);
     session_set_timer(s, s->conf->timeouts.idle);
+    http_io_fast_reads(s->server.bev);
     bufferevent_enable(s->server.bev, EV_READ | EV_WRITE);
     hs_pump_request_body(s);
     if (!s->closing && s->server.bev != NULL)
-        hs_write_now(s->server.bev);
+        http_io_flush(s->server.bev);
     if (!t->req_done && !s->closing && h->phase == HTTP_EXCHANGE)
         bufferevent_enable(s->client.bev, EV_READ);
 }
@@ -621,23 +585,15 @@ static int hs_pump_response_body(struct session *s)
         break;
     }
     }
-    if (n > 0 && n <= HTTP_COPY_MAX) {
-        /* Small: copy behind the head, so both leave in one TLS record and one write. */
-        char buf[HTTP_COPY_MAX];
-
-        evbuffer_remove(in, buf, n);
-        evbuffer_add(out, buf, n);
-    } else if (n > 0) {
-        evbuffer_remove_buffer(in, out, n);
-    }
     if (n > 0) {
+        http_io_move(in, out, n); /* full TLS records: small bodies share the head's */
         t->bytes_out += n;
         session_touch(s);
     }
+    http_io_flush(s->client.bev); /* now, not after a round trip through epoll */
     if (t->resp_done) {
         if (evbuffer_get_length(in) != 0)
             t->server_keep_alive = false; /* the server sent more than it announced */
-        hs_write_now(s->client.bev);      /* a whole small response: send it now */
         hs_exchange_done(s);
         return 1;
     }
@@ -677,8 +633,9 @@ static int hs_send_response_head(struct session *s, const struct http_head *rh)
     /* A server connection is reused only when nothing about it is in doubt. */
     t->server_keep_alive = rh->keep_alive && rh->body != HTTP_BODY_UNTIL_CLOSE &&
                            t->client_minor == 1 && s->backend->proxy_protocol == PP_OFF;
+    /* A reload replaced s->conf: close after this response so the client reconnects to it. */
     h->close_after = !t->client_keep_alive || rh->body == HTTP_BODY_UNTIL_CLOSE || !t->req_done ||
-                     s->w->stopping;
+                     s->w->stopping || s->conf != s->w->conf;
     if (t->cookie[0] != '\0' &&
         sticky_set_cookie(&hc->sticky, t->cookie, h->tls, set_cookie, sizeof(set_cookie)) > 0)
         x.set_cookie = set_cookie;
@@ -791,8 +748,8 @@ static bool hs_may_retry(const struct session *s)
     static const char *const idempotent[] = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"};
     bool ok = false;
 
-    if (!s->http->server_pooled || t->retried || t->resp_head_done || t->req_head == NULL ||
-        t->req_body != HTTP_BODY_NONE || t->upgrade ||
+    if (!s->http->server_pooled || t->retried || t->resp_head_done || t->bytes_out != 0 ||
+        t->req_head == NULL || t->req_body != HTTP_BODY_NONE || t->upgrade ||
         evbuffer_get_length(bufferevent_get_input(s->server.bev)) != 0)
         return false;
     for (size_t i = 0; i < sizeof(idempotent) / sizeof(idempotent[0]); i++)
@@ -868,6 +825,12 @@ static void hs_on_client_write(struct bufferevent *bev, void *arg)
     }
     if (h->phase == HTTP_EXCHANGE && s->server.bev != NULL && h->txn.resp_head_done)
         bufferevent_enable(s->server.bev, EV_READ);
+    if (h->phase == HTTP_WAIT_HEAD && s->client.throttled) {
+        /* The client read its answers: serve the requests that wait. */
+        s->client.throttled = false;
+        hs_wait_next(s);
+        hs_process_input(s);
+    }
 }
 
 /* The TLS handshake with the client finished. */
@@ -926,8 +889,13 @@ static void hs_on_client_event(struct bufferevent *bev, short what, void *arg)
     session_close(s, h->txn.result);
 }
 
-/* Opens the client's bufferevent on the accepted socket: TLS or plain. */
-static void hs_open_client(struct session *s)
+/*
+ * Opens the client's bufferevent on the accepted socket: TLS or plain. bio
+ * (TLS only, owned from here on, may be NULL): the BIO to read the socket
+ * through, a replay BIO when a passthrough listener already read the
+ * ClientHello.
+ */
+static void hs_open_client(struct session *s, BIO *bio)
 {
     struct http_sess *h = s->http;
     struct event_base *base = s->w->base;
@@ -937,9 +905,12 @@ static void hs_open_client(struct session *s)
         h->ssl = tls_server_ssl_new(s->l);
         if (h->ssl == NULL) {
             log_ssl_error("session %llx: cannot create a TLS session", (unsigned long long)s->id);
+            BIO_free(bio);
             session_close(s, "out-of-memory");
             return;
         }
+        if (bio != NULL)
+            SSL_set_bio(h->ssl, bio, bio); /* libevent keeps it: BIO_get_fd is s->fd */
         s->client.bev = bufferevent_openssl_socket_new(
             base, s->fd, h->ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
         if (s->client.bev == NULL) {
@@ -1012,10 +983,11 @@ static void hs_on_proxy_readable(evutil_socket_t fd, short what, void *arg)
     }
     event_free(h->pp_ev);
     h->pp_ev = NULL;
-    hs_open_client(s);
+    hs_open_client(s, NULL);
 }
 
-static void http_start(struct session *s)
+/* The mode state of a new client connection, or NULL (the session is closed). */
+static struct http_sess *hs_new(struct session *s)
 {
     struct http_sess *h = calloc(1, sizeof(*h));
     int one = 1;
@@ -1025,13 +997,41 @@ static void http_start(struct session *s)
 
     if (h == NULL) {
         session_close(s, "out-of-memory");
-        return;
+        return NULL;
     }
     s->http = h;
     h->txn.rule = -1;
     h->tls = s->l->has_tls && s->l->mode != MODE_HTTP;
+    return h;
+}
+
+/* See http_session.h. */
+void http_start_terminated(struct session *s, BIO *bio)
+{
+    struct http_sess *h = hs_new(s);
+
+    if (h == NULL || !h->tls) {
+        BIO_free(bio);
+        if (h != NULL)
+            session_close(s, "internal-error"); /* validation allows TLS listeners only */
+        return;
+    }
+    /*
+     * The client already sent all it will before our ServerHello, so the
+     * socket may never turn readable: the handshake is driven by the write
+     * event hs_open_client enables, which fires at once.
+     */
+    hs_open_client(s, bio);
+}
+
+static void http_start(struct session *s)
+{
+    struct http_sess *h = hs_new(s);
+
+    if (h == NULL)
+        return;
     if (s->l->proxy_protocol == PP_OFF) {
-        hs_open_client(s);
+        hs_open_client(s, NULL);
         return;
     }
     h->phase = HTTP_PROXY_HDR;
@@ -1070,12 +1070,36 @@ static void http_on_timer(struct session *s)
         session_close(s, "timeout-handshake");
         return;
     case HTTP_WAIT_HEAD:
+        if (s->client.throttled) {
+            log_info("session %llx: listener %s: client left its answers unread for %u ms: "
+                     "closing",
+                     (unsigned long long)s->id, s->l->name, s->conf->timeouts.idle);
+            session_close(s, "timeout-client");
+            return;
+        }
         if (!timerisset(&h->txn.started)) {
+            /* No request to log: the end of an idle connection is not an event worth info. */
+            log_debug("session %llx: listener %s: no request in %u ms: closing",
+                      (unsigned long long)s->id, s->l->name,
+                      h->nrequests == 0 ? s->conf->timeouts.http_request
+                                        : s->conf->timeouts.http_keepalive);
             session_close(s, "keepalive-timeout");
             return;
         }
         log_info("session %llx: listener %s: request head not complete in time: answering 408",
                  (unsigned long long)s->id, s->l->name);
+        {
+            /* What the slow head got to, for the log line (bounded like any head). */
+            struct evbuffer *in = bufferevent_get_input(s->client.bev);
+            size_t len = evbuffer_get_length(in);
+            const char *p;
+
+            if (len > s->l->http.max_header_bytes)
+                len = s->l->http.max_header_bytes;
+            p = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+            if (p != NULL && len > 0)
+                hs_note_request_line(&h->txn, p, len);
+        }
         hs_local_reply(s, 408, NULL, "timeout-request", true);
         return;
     case HTTP_CONNECT:
@@ -1122,6 +1146,7 @@ static void http_free(struct session *s)
 {
     struct http_sess *h = s->http;
 
+    server_queue_session_end(s);
     if (h == NULL)
         return;
     if (h->pp_ev != NULL)

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "proxy_proto.h"
+#include "server_queue.h"
 #include "session.h"
 #include "tls_ctx.h"
 #include "worker-t.h"
@@ -169,12 +170,38 @@ void http_upstream_release(struct session *s, bool reusable)
     s->server.bev = NULL;
     s->server.eof = s->server.shut_wr = s->server.throttled = false;
     s->http->server_pooled = s->http->server_tls = false;
-    if (srv != NULL)
+    if (srv != NULL) {
         atomic_fetch_sub(&srv->active, 1);
+        server_queue_kick(s->w);
+    }
     s->srv = NULL;
 }
 
-static void up_try(struct session *s, struct server *srv, bool pooled_ok);
+static void up_start(struct session *s, struct server *srv, bool pooled_ok);
+
+/* The queue took a slot for s: connect (a pooled connection is fine). */
+static void up_dequeued(struct session *s, struct server *srv)
+{
+    up_start(s, srv, true);
+}
+
+/*
+ * No server can take the request now: wait for a slot when one may free up
+ * (every live server at its max_connections, or others already waiting),
+ * else answer status.
+ */
+static void up_wait_or_fail(struct session *s, unsigned status, const char *result)
+{
+    struct backend *b = s->backend;
+
+    if (balance_saturated(b) || server_queue_has(s->w, b)) {
+        if (server_queue_wait(s, up_dequeued) < 0)
+            http_exchange_failed(s, 500, "out-of-memory");
+        return;
+    }
+    log_warnx("session %llx: backend %s: no server available", (unsigned long long)s->id, b->name);
+    http_exchange_failed(s, status, result);
+}
 
 /* The server being tried failed: try the next one, or answer 503 (502 for TLS trouble). */
 static void up_failed(struct session *s, const char *why, unsigned status)
@@ -187,14 +214,19 @@ static void up_failed(struct session *s, const char *why, unsigned status)
               failed->name, failed->addr.text, why);
     health_report_connect(failed, false);
     http_upstream_release(s, false);
-    next = s->attempts < b->nservers ? balance_next(b, failed) : NULL;
-    if (next == NULL) {
+    if (s->attempts >= b->nservers) {
         log_warnx("session %llx: backend %s: no server could be reached", (unsigned long long)s->id,
                   b->name);
         http_exchange_failed(s, status, status == 502 ? "server-tls-failed" : "no-server");
         return;
     }
-    up_try(s, next, true);
+    /* Nothing reached the failed server (a TLS handshake is not the request): retry is safe. */
+    next = balance_next(b, failed);
+    if (next == NULL || !balance_take(next)) {
+        up_wait_or_fail(s, status, status == 502 ? "server-tls-failed" : "no-server");
+        return;
+    }
+    up_start(s, next, true);
 }
 
 static void up_on_event(struct bufferevent *bev, short what, void *arg)
@@ -246,14 +278,13 @@ static int up_send_proxy_header(struct session *s)
     return evbuffer_add(bufferevent_get_output(s->server.bev), hdr, (size_t)n);
 }
 
-/* Opens a new connection to srv. */
-static void up_try(struct session *s, struct server *srv, bool pooled_ok)
+/* Gives s a connection to srv, whose slot the caller took: pooled, or a new one. */
+static void up_start(struct session *s, struct server *srv, bool pooled_ok)
 {
     struct backend *b = s->backend;
     struct event_base *base = s->w->base;
     struct pool_conn *pc = pooled_ok && b->proxy_protocol == PP_OFF ? pool_take(s->w, srv) : NULL;
 
-    atomic_fetch_add(&srv->active, 1);
     metrics_server_pick(srv);
     s->srv = srv;
     if (pc != NULL) {
@@ -300,20 +331,51 @@ static void up_try(struct session *s, struct server *srv, bool pooled_ok)
         up_failed(s, "connect failed", 503);
 }
 
+/* Takes a slot on srv, unless earlier requests wait for the backend. Returns 0 when taken. */
+static int up_take(struct session *s, struct server *srv)
+{
+    if (srv == NULL || server_queue_has(s->w, s->backend))
+        return -1;
+    if (balance_take(srv))
+        return 0;
+    return -1;
+}
+
 void http_upstream_connect(struct session *s, struct server *srv)
 {
     s->attempts = 0;
-    up_try(s, srv, true);
+    if (up_take(s, srv) < 0) {
+        /* The pick lost its last slot to another connection, or there was none. */
+        srv = server_queue_has(s->w, s->backend)
+                  ? NULL
+                  : balance_pick_take(s->backend, (struct sockaddr *)&s->client_addr);
+        if (srv == NULL) {
+            up_wait_or_fail(s, 503, "no-server");
+            return;
+        }
+    }
+    up_start(s, srv, true);
 }
 
 void http_upstream_connect_new(struct session *s, struct server *srv)
 {
     s->attempts = 0;
-    up_try(s, srv, false);
+    if (up_take(s, srv) < 0) {
+        up_wait_or_fail(s, 503, "no-server");
+        return;
+    }
+    up_start(s, srv, false);
 }
 
 void http_upstream_connect_timeout(struct session *s)
 {
+    if (s->queued != NULL) {
+        server_queue_leave(s);
+        log_info("session %llx: backend %s: no server slot freed in %u ms: answering 503",
+                 (unsigned long long)s->id, s->backend->name, s->conf->timeouts.connect);
+        http_exchange_failed(s, 503, "queue-timeout");
+        return;
+    }
     up_failed(s, s->http->server_tls ? "connect or TLS handshake timed out" : "connect timed out",
               503);
 }

@@ -16,6 +16,7 @@
 #include "health.h"
 #include "log.h"
 #include "metrics.h"
+#include "server_queue.h"
 #include "session.h"
 #include "worker-t.h"
 
@@ -32,6 +33,7 @@ static void backend_connect_failed(struct session *s, const char *why)
     bufferevent_free(s->server.bev);
     s->server.bev = NULL;
     atomic_fetch_sub(&failed->active, 1);
+    server_queue_kick(s->w);
     s->srv = NULL;
     if (s->attempts >= s->backend->nservers) {
         log_warnx("session %llx: backend %s: every server failed, closing",
@@ -59,21 +61,9 @@ static void backend_on_event(struct bufferevent *bev, short what, void *arg)
                                   : "closed while connecting");
 }
 
-/* Starts a connect to the server after prev (prev NULL: the balancer's choice). */
-static void backend_try(struct session *s, const struct server *prev)
+/* Starts a connect to srv, whose slot the caller took. */
+static void backend_start(struct session *s, struct server *srv)
 {
-    struct backend *b = s->backend;
-    struct server *srv;
-
-    srv =
-        prev == NULL ? balance_pick(b, (struct sockaddr *)&s->client_addr) : balance_next(b, prev);
-    if (srv == NULL) {
-        log_warnx("session %llx: backend %s: no server available", (unsigned long long)s->id,
-                  b->name);
-        session_close(s, "no-server");
-        return;
-    }
-    atomic_fetch_add(&srv->active, 1);
     metrics_server_pick(srv);
     s->srv = srv;
     s->attempts++;
@@ -90,6 +80,56 @@ static void backend_try(struct session *s, const struct server *prev)
         backend_connect_failed(s, "connect failed");
 }
 
+/* The queue found a slot: hold the client's bytes in the kernel again, and connect. */
+static void backend_dequeued(struct session *s, struct server *srv)
+{
+    bufferevent_disable(s->client.bev, EV_READ);
+    backend_start(s, srv);
+}
+
+/*
+ * Waits for a slot. The client is read meanwhile only so that a client who
+ * gives up is noticed (the mode keeps what it sends for the server).
+ */
+static void backend_queue(struct session *s)
+{
+    s->state = SESSION_CONNECT;
+    if (server_queue_wait(s, backend_dequeued) < 0) {
+        session_close(s, "out-of-memory");
+        return;
+    }
+    bufferevent_enable(s->client.bev, EV_READ);
+}
+
+/*
+ * Connects to the server after prev (prev NULL: the balancer's choice), or
+ * waits in the queue when every server is at its max_connections.
+ */
+static void backend_try(struct session *s, const struct server *prev)
+{
+    struct backend *b = s->backend;
+    struct server *srv = NULL;
+
+    if (prev != NULL) {
+        srv = balance_next(b, prev);
+        if (srv != NULL && !balance_take(srv))
+            srv = NULL;
+    } else if (!server_queue_has(s->w, b)) {
+        /* Sessions already waiting for this backend go first. */
+        srv = balance_pick_take(b, (struct sockaddr *)&s->client_addr);
+    }
+    if (srv != NULL) {
+        backend_start(s, srv);
+        return;
+    }
+    if (balance_saturated(b) || server_queue_has(s->w, b)) {
+        backend_queue(s);
+        return;
+    }
+    log_warnx("session %llx: backend %s: no server available", (unsigned long long)s->id, b->name);
+    session_close(s, "no-server");
+}
+
 void backend_connect(struct session *s)
 {
     s->attempts = 0;
@@ -98,5 +138,12 @@ void backend_connect(struct session *s)
 
 void backend_connect_timeout(struct session *s)
 {
+    if (s->queued != NULL) {
+        server_queue_leave(s);
+        log_info("session %llx: backend %s: no server slot freed in %u ms: closing",
+                 (unsigned long long)s->id, s->backend->name, s->conf->timeouts.connect);
+        session_close(s, "queue-timeout");
+        return;
+    }
     backend_connect_failed(s, "connect timed out");
 }

@@ -332,6 +332,47 @@ struct server *balance_next(struct backend *b, const struct server *prev)
     return NULL;
 }
 
+/* One atomic compare-and-swap loop: never past max_connections; see balance.h. */
+bool balance_take(struct server *srv)
+{
+    unsigned max = srv->max_connections;
+    unsigned cur = atomic_load_explicit(&srv->active, memory_order_relaxed);
+
+    do {
+        if (max != 0 && cur >= max)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&srv->active, &cur, cur + 1,
+                                                    memory_order_relaxed, memory_order_relaxed));
+    return true;
+}
+
+/* A pick with its slot taken; see balance.h. */
+struct server *balance_pick_take(struct backend *b, const struct sockaddr *client)
+{
+    /* Each lost race means another connection got a slot: a few rounds suffice. */
+    for (size_t round = 0; b != NULL && round <= b->nservers; round++) {
+        struct server *srv = balance_pick(b, client);
+
+        if (srv == NULL || balance_take(srv))
+            return srv;
+    }
+    return NULL;
+}
+
+/* Some server is up, takes new connections, and is full; see balance.h. */
+bool balance_saturated(const struct backend *b)
+{
+    for (size_t i = 0; b != NULL && i < b->nservers; i++) {
+        const struct server *s = &b->servers[i];
+        unsigned max = s->max_connections;
+
+        if (s->weight > 0 && max != 0 && !atomic_load_explicit(&s->down, memory_order_relaxed) &&
+            atomic_load_explicit(&s->active, memory_order_relaxed) >= max)
+            return true;
+    }
+    return false;
+}
+
 /* Ring order: by hash, ties by server name so the order ignores indexes. */
 static int ring_cmp(const void *a, const void *c, void *arg)
 {

@@ -11,11 +11,16 @@
  *
  * Every decision depends only on bytes already present, so a prefix of a
  * valid hello can only ever answer NEED_MORE.
+ *
+ * The session keeps only a little of the hello (struct clienthello); the
+ * full lists JA4 hashes are collected on the stack (struct ch_full) and the
+ * fingerprint is computed before the parse returns.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "clienthello.h"
+#include "ja4.h"
 
 #define TLS_RECORD_HEADER  5
 #define TLS_RECORD_MAX     (16384 + 2048) /* TLSCiphertext limit, RFC 8446 5.2 */
@@ -39,6 +44,16 @@ struct ch_scan {
     size_t msg_len;          /* handshake body length (from its header) */
     size_t wire_len;         /* end of the record holding the last hello byte */
     size_t nrecords;         /* records the message spans */
+};
+
+/* Every 16-bit list entry takes two bytes of the message: they all fit. */
+#define CH_POOL (CLIENTHELLO_MAX_MSG / 2)
+
+/* The whole lists of one hello, for JA4; lives on the parser's stack. */
+struct ch_full {
+    uint16_t pool[CH_POOL]; /* the lists below point in here */
+    size_t used;            /* entries of pool handed out */
+    struct ja4_hello ja4;   /* what JA4 reads: lists in pool, ALPN in the message */
 };
 
 /* A bounds-checked cursor: p[0..len) is what is left to read. */
@@ -204,19 +219,32 @@ static void ch_reassemble(const uint8_t *buf, const struct ch_scan *sc, uint8_t 
 }
 
 /*
- * Reads a list of 16-bit values (whole of *list) into arr/n, keeping at most
- * CH_MAX_LIST but counting all. False when the list is empty or odd.
+ * Moves a list of 16-bit values (the whole of *list) into the pool and
+ * points *arr at it. False when the list is empty or odd.
  */
-static bool ch_u16_list(struct rd *list, uint16_t *arr, size_t *n)
+static bool ch_full_list(struct ch_full *f, struct rd *list, uint16_t **arr, size_t *n)
 {
-    uint16_t v;
+    uint16_t *dst = f->pool + f->used;
 
-    if (list->len == 0 || list->len % 2 != 0)
+    if (list->len == 0 || list->len % 2 != 0 || list->len / 2 > CH_POOL - f->used)
         return false;
-    for (*n = 0; rd_u16(list, &v); (*n)++)
-        if (*n < CH_MAX_LIST)
-            arr[*n] = v;
+    for (*n = 0; rd_u16(list, &dst[*n]); (*n)++)
+        ;
+    f->used += *n;
+    *arr = dst;
     return true;
+}
+
+/* Keeps the non-GREASE values of v: the first cap of them in keep, all counted. */
+static void ch_keep(const uint16_t *v, size_t n, uint16_t *keep, size_t cap, uint16_t *count)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (clienthello_is_grease(v[i]))
+            continue;
+        if (*count < cap)
+            keep[*count] = v[i];
+        (*count)++;
+    }
 }
 
 /* A byte shown in the alpn strings: printable and not the ',' separator. */
@@ -294,23 +322,12 @@ static bool ch_alpn_join(struct clienthello *ch, const struct rd *proto)
     return true;
 }
 
-/* Records the first ALPN protocol: shown form and its raw edge bytes (JA4). */
-static void ch_alpn_first(struct clienthello *ch, const struct rd *proto)
-{
-    size_t n = proto->len < sizeof(ch->alpn_first) - 1 ? proto->len : sizeof(ch->alpn_first) - 1;
-
-    for (size_t i = 0; i < n; i++)
-        ch->alpn_first[i] = ch_alpn_char(proto->p[i]);
-    ch->alpn_first[n] = '\0';
-    ch->alpn_first_head = proto->p[0];
-    ch->alpn_first_tail = proto->p[proto->len - 1];
-}
-
 /*
  * application_layer_protocol_negotiation (RFC 7301 3.1): a non-empty list of
- * non-empty names filling the extension. False when malformed.
+ * non-empty names filling the extension. JA4 reads the first name's raw
+ * bytes. False when malformed.
  */
-static bool ch_ext_alpn(struct rd *ext, struct clienthello *ch)
+static bool ch_ext_alpn(struct rd *ext, struct clienthello *ch, struct ch_full *f)
 {
     struct rd list, proto;
     bool joining = true; /* false once an entry did not fit: keep a prefix */
@@ -320,8 +337,10 @@ static bool ch_ext_alpn(struct rd *ext, struct clienthello *ch)
     while (list.len > 0) {
         if (!rd_vec8(&list, &proto) || proto.len == 0)
             return false;
-        if (ch->nalpn == 0)
-            ch_alpn_first(ch, &proto);
+        if (ch->nalpn == 0) {
+            f->ja4.alpn_first = proto.p;
+            f->ja4.alpn_first_len = proto.len;
+        }
         joining = joining && ch_alpn_join(ch, &proto);
         ch->nalpn++;
     }
@@ -329,35 +348,59 @@ static bool ch_ext_alpn(struct rd *ext, struct clienthello *ch)
 }
 
 /* supported_versions in a ClientHello: 1-byte length, 2-byte entries. */
-static bool ch_ext_versions(struct rd *ext, struct clienthello *ch)
+static bool ch_ext_versions(struct rd *ext, struct clienthello *ch, struct ch_full *f)
 {
     struct rd list;
+    uint16_t *v;
+    size_t n;
 
-    return rd_vec8(ext, &list) && ext->len == 0 && ch_u16_list(&list, ch->versions, &ch->nversions);
+    if (!rd_vec8(ext, &list) || ext->len != 0 || !ch_full_list(f, &list, &v, &n))
+        return false;
+    f->ja4.versions = v;
+    f->ja4.nversions = n;
+    ch_keep(v, n, ch->versions, CH_KEEP_VERSIONS, &ch->nversions);
+    return true;
 }
 
-/* supported_groups and signature_algorithms: 2-byte length, 2-byte entries. */
-static bool ch_ext_u16_list(struct rd *ext, uint16_t *arr, size_t *n)
+/* supported_groups: 2-byte length, 2-byte entries; only the kept ones stay. */
+static bool ch_ext_groups(struct rd *ext, struct clienthello *ch)
 {
     struct rd list;
+    uint16_t g;
 
-    return rd_vec16(ext, &list) && ext->len == 0 && ch_u16_list(&list, arr, n);
+    if (!rd_vec16(ext, &list) || ext->len != 0 || list.len == 0 || list.len % 2 != 0)
+        return false;
+    while (rd_u16(&list, &g))
+        ch_keep(&g, 1, ch->groups, CH_KEEP_GROUPS, &ch->ngroups);
+    return true;
+}
+
+/* signature_algorithms: 2-byte length, 2-byte entries; JA4 hashes them all. */
+static bool ch_ext_sigalgs(struct rd *ext, struct ch_full *f)
+{
+    struct rd list;
+    uint16_t *v;
+
+    if (!rd_vec16(ext, &list) || ext->len != 0 || !ch_full_list(f, &list, &v, &f->ja4.nsigalgs))
+        return false;
+    f->ja4.sigalgs = v;
+    return true;
 }
 
 /* Parses the body of one extension we look into; others are skipped. */
-static bool ch_extension(uint16_t type, struct rd *ext, struct clienthello *ch)
+static bool ch_extension(uint16_t type, struct rd *ext, struct clienthello *ch, struct ch_full *f)
 {
     switch (type) {
     case EXT_SERVER_NAME:
         return ch_ext_sni(ext, ch);
     case EXT_ALPN:
-        return ch_ext_alpn(ext, ch);
+        return ch_ext_alpn(ext, ch, f);
     case EXT_SUPPORTED_VERSIONS:
-        return ch_ext_versions(ext, ch);
+        return ch_ext_versions(ext, ch, f);
     case EXT_SUPPORTED_GROUPS:
-        return ch_ext_u16_list(ext, ch->groups, &ch->ngroups);
+        return ch_ext_groups(ext, ch);
     case EXT_SIGNATURE_ALGS:
-        return ch_ext_u16_list(ext, ch->sigalgs, &ch->nsigalgs);
+        return ch_ext_sigalgs(ext, f);
     case EXT_ECH:
         ch->has_ech = true;
         return true;
@@ -367,28 +410,31 @@ static bool ch_extension(uint16_t type, struct rd *ext, struct clienthello *ch)
 }
 
 /*
- * The extensions block, which must be the rest of the body exactly. Any type
- * twice is INVALID (RFC 8446 4.2): two server_name extensions would let the
- * gateway and the server disagree on the name.
+ * The extensions block, which must be the rest of the body exactly. A first
+ * walk checks the framing and lists the types (contiguous in the pool for
+ * JA4); any type twice is INVALID (RFC 8446 4.2): two server_name extensions
+ * would let the gateway and the server disagree on the name. A second walk
+ * reads the bodies we look into.
  */
-static bool ch_extensions(struct rd *body, struct clienthello *ch)
+static bool ch_extensions(struct rd *body, struct clienthello *ch, struct ch_full *f)
 {
     uint8_t seen[65536 / 8] = {0}; /* bit per extension type */
-    struct rd block, ext;
+    struct rd block, walk, ext;
     uint16_t type;
 
     if (!rd_vec16(body, &block) || body->len != 0)
         return false;
-    while (block.len > 0) {
-        if (!rd_u16(&block, &type) || !rd_vec16(&block, &ext))
+    f->ja4.extensions = f->pool + f->used;
+    for (walk = block; walk.len > 0; f->ja4.nextensions++) {
+        if (!rd_u16(&walk, &type) || !rd_vec16(&walk, NULL) || f->used == CH_POOL)
             return false;
         if (seen[type / 8] & (1u << (type % 8)))
             return false;
         seen[type / 8] |= (uint8_t)(1u << (type % 8));
-        if (ch->nextensions < CH_MAX_LIST)
-            ch->extensions[ch->nextensions] = type;
-        ch->nextensions++;
-        if (!ch_extension(type, &ext, ch))
+        f->pool[f->used++] = type;
+    }
+    while (block.len > 0) {
+        if (!rd_u16(&block, &type) || !rd_vec16(&block, &ext) || !ch_extension(type, &ext, ch, f))
             return false;
     }
     return true;
@@ -396,44 +442,56 @@ static bool ch_extensions(struct rd *body, struct clienthello *ch)
 
 /*
  * Parses a whole ClientHello body (RFC 8446 4.1.2, RFC 5246 7.4.1.2) into
- * *ch, which the caller zeroed. False when malformed.
+ * *ch, which the caller zeroed, and the full lists into *f. False when
+ * malformed.
  */
-static bool ch_body(struct rd *body, struct clienthello *ch)
+static bool ch_body(struct rd *body, struct clienthello *ch, struct ch_full *f)
 {
     struct rd sid, suites, comp;
 
     if (!rd_u16(body, &ch->legacy_version) || ch->legacy_version >> 8 != 3)
         return false;
+    f->ja4.legacy_version = ch->legacy_version;
     if (!rd_take(body, TLS_RANDOM_LEN, NULL))
         return false;
     if (!rd_vec8(body, &sid) || sid.len > TLS_SESSION_ID_MAX)
         return false;
-    if (!rd_vec16(body, &suites) || !ch_u16_list(&suites, ch->ciphers, &ch->nciphers))
+    if (!rd_vec16(body, &suites) || !ch_full_list(f, &suites, &f->ja4.ciphers, &f->ja4.nciphers))
         return false;
+    ch_keep(f->ja4.ciphers, f->ja4.nciphers, ch->ciphers, CH_KEEP_CIPHERS, &ch->nciphers);
     if (!rd_vec8(body, &comp) || comp.len == 0)
         return false;
     if (body->len == 0)
         return true; /* no extensions: allowed before TLS 1.3 */
-    return ch_extensions(body, ch);
+    return ch_extensions(body, ch, f);
 }
 
-/* Parses the complete message found by ch_scan(), reassembling if needed. */
+/*
+ * Parses the complete message found by ch_scan(), reassembling if needed,
+ * and fingerprints it while the full lists are at hand.
+ */
 static enum ch_result ch_parse_message(const uint8_t *buf, const struct ch_scan *sc,
                                        struct clienthello *out)
 {
     uint8_t msg[CLIENTHELLO_MAX_MSG]; /* only used when the hello spans records */
     struct rd body = {.p = buf + TLS_RECORD_HEADER + TLS_HS_HEADER, .len = sc->msg_len};
+    struct ch_full full;
 
     if (sc->nrecords > 1) {
         ch_reassemble(buf, sc, msg);
         body.p = msg;
     }
     memset(out, 0, sizeof(*out));
+    full.used = 0;
+    memset(&full.ja4, 0, sizeof(full.ja4));
     out->record_version = sc->record_version;
-    out->msg_len = sc->msg_len;
-    out->wire_len = sc->wire_len;
-    out->nrecords = sc->nrecords;
-    return ch_body(&body, out) ? CH_DONE : CH_INVALID;
+    out->msg_len = (uint32_t)sc->msg_len;
+    out->wire_len = (uint32_t)sc->wire_len;
+    out->nrecords = (uint16_t)sc->nrecords;
+    if (!ch_body(&body, out, &full))
+        return CH_INVALID;
+    (void)ja4_fingerprint(&full.ja4, out->ja4); /* "" on failure: logged as null */
+    return CH_DONE;
 }
 
 enum ch_result clienthello_parse(const uint8_t *buf, size_t len, struct clienthello *out)
@@ -461,7 +519,7 @@ const char *clienthello_result_str(enum ch_result r)
     return "unknown";
 }
 
-/* Writes the name of one protocol version into name (at least 8 bytes). */
+/* Writes the name of one protocol version into name. */
 static void ch_version_name(uint16_t v, char *name, size_t len)
 {
     static const char *const names[] = {"SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"};
@@ -472,23 +530,42 @@ static void ch_version_name(uint16_t v, char *name, size_t len)
         snprintf(name, len, "0x%04x", v);
 }
 
-char *clienthello_versions_str(const struct clienthello *ch, char *buf, size_t len)
+/* Writes a cipher suite as JA4 does: 4 lower-case hex digits. */
+static void ch_cipher_name(uint16_t v, char *name, size_t len)
 {
-    const uint16_t *v = ch->nversions > 0 ? ch->versions : &ch->legacy_version;
-    size_t n = ch->nversions > 0 ? ch->nversions : 1, at = 0;
-    char name[8];
+    snprintf(name, len, "%04x", v);
+}
+
+/* Writes a group's name, or its 4 hex digits when it has none we know. */
+static void ch_group_name(uint16_t v, char *name, size_t len)
+{
+    const char *known = clienthello_group_name(v);
+
+    if (known != NULL)
+        snprintf(name, len, "%s", known);
+    else
+        snprintf(name, len, "%04x", v);
+}
+
+/*
+ * Writes v[0..n) into buf as a comma list of names (GREASE skipped),
+ * stopping before the first entry that does not fit whole. Returns buf.
+ */
+static char *ch_list_str(const uint16_t *v, size_t n, void (*name_of)(uint16_t, char *, size_t),
+                         char *buf, size_t len)
+{
+    size_t at = 0;
+    char name[32];
 
     if (len == 0)
         return buf;
     buf[0] = '\0';
-    if (n > CH_MAX_LIST)
-        n = CH_MAX_LIST;
     for (size_t i = 0; i < n; i++) {
         size_t nl;
 
         if (clienthello_is_grease(v[i]))
             continue;
-        ch_version_name(v[i], name, sizeof(name));
+        name_of(v[i], name, sizeof(name));
         nl = strlen(name);
         if (at + (at > 0) + nl >= len)
             break;
@@ -498,4 +575,63 @@ char *clienthello_versions_str(const struct clienthello *ch, char *buf, size_t l
         at += nl;
     }
     return buf;
+}
+
+static size_t ch_kept(size_t n, size_t cap)
+{
+    return n < cap ? n : cap;
+}
+
+char *clienthello_versions_str(const struct clienthello *ch, char *buf, size_t len)
+{
+    if (ch->nversions == 0)
+        return ch_list_str(&ch->legacy_version, 1, ch_version_name, buf, len);
+    return ch_list_str(ch->versions, ch_kept(ch->nversions, CH_KEEP_VERSIONS), ch_version_name, buf,
+                       len);
+}
+
+char *clienthello_ciphers_str(const struct clienthello *ch, char *buf, size_t len)
+{
+    return ch_list_str(ch->ciphers, ch_kept(ch->nciphers, CH_KEEP_CIPHERS), ch_cipher_name, buf,
+                       len);
+}
+
+char *clienthello_groups_str(const struct clienthello *ch, char *buf, size_t len)
+{
+    return ch_list_str(ch->groups, ch_kept(ch->ngroups, CH_KEEP_GROUPS), ch_group_name, buf, len);
+}
+
+const char *clienthello_group_name(uint16_t group)
+{
+    /* IANA "TLS Supported Groups"; the spelling OpenSSL's -groups accepts. */
+    static const struct {
+        uint16_t id;
+        const char *name;
+    } groups[] = {
+        {0x0017, "secp256r1"},
+        {0x0018, "secp384r1"},
+        {0x0019, "secp521r1"},
+        {0x001a, "brainpoolP256r1"},
+        {0x001b, "brainpoolP384r1"},
+        {0x001c, "brainpoolP512r1"},
+        {0x001d, "x25519"},
+        {0x001e, "x448"},
+        {0x001f, "brainpoolP256r1tls13"},
+        {0x0020, "brainpoolP384r1tls13"},
+        {0x0021, "brainpoolP512r1tls13"},
+        {0x0100, "ffdhe2048"},
+        {0x0101, "ffdhe3072"},
+        {0x0102, "ffdhe4096"},
+        {0x0103, "ffdhe6144"},
+        {0x0104, "ffdhe8192"},
+        {0x11eb, "SecP256r1MLKEM768"},
+        {0x11ec, "X25519MLKEM768"},
+        {0x11ed, "SecP384r1MLKEM1024"},
+        {0x6399, "X25519Kyber768Draft00"},
+    };
+
+    for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
+        if (groups[i].id == group)
+            return groups[i].name;
+    return NULL;
 }

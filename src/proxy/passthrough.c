@@ -5,7 +5,13 @@
  * relays bytes it cannot read. TLS stays end to end.
  *
  *   accept -> [PROXY header] -> ClientHello complete -> route -> connect -> relay
+ *                                                             `-> terminate: the HTTP engine
+ *
+ * A route may instead name an offload or bridge listener ("terminate"): the
+ * session then becomes one of that listener, on this socket, with the bytes
+ * read so far replayed into its TLS handshake (pt_terminate).
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include <event2/buffer.h>
@@ -16,14 +22,17 @@
 #include "addr.h"
 #include "backend_conn.h"
 #include "clienthello.h"
+#include "http_session.h"
 #include "log.h"
 #include "metrics.h"
 #include "passthrough.h"
 #include "proxy_proto.h"
 #include "relay.h"
 #include "route.h"
+#include "server_queue.h"
 #include "session.h"
 #include "splice_relay.h"
+#include "tls_replay_bio.h"
 
 /* Most bytes we hold from a client before the ClientHello is complete. */
 #define PT_MAX_PEEK (CLIENTHELLO_MAX_WIRE + 4096)
@@ -73,22 +82,80 @@ static int pt_read_proxy_header(struct session *s, struct evbuffer *in)
     return 1;
 }
 
-/* The whole ClientHello is here: pick the backend by SNI and connect. */
+/*
+ * Moves the connection's listener slot from the passthrough listener to the
+ * terminating one, so that each counts what it serves and session_close()
+ * gives back the slot it finds in s->l. Returns -1 when t is full.
+ */
+static int pt_move_slot(struct session *s, struct listener *t)
+{
+    unsigned prev = atomic_fetch_add(&t->active, 1);
+
+    if (t->max_connections != 0 && prev >= t->max_connections) {
+        atomic_fetch_sub(&t->active, 1);
+        return -1;
+    }
+    atomic_fetch_sub(&s->l->active, 1);
+    s->l = t;
+    return 0;
+}
+
+/*
+ * The route terminates TLS here: the session becomes a connection of the
+ * offload/bridge listener t, on the same socket. The bytes read so far (the
+ * ClientHello and whatever followed it) go to a replay BIO that OpenSSL
+ * reads first; the socket is then read directly (tls_replay_bio.h).
+ */
+static void pt_terminate(struct session *s, struct listener *t, const char *sni,
+                         const struct sni_route *route)
+{
+    struct evbuffer *in = bufferevent_get_input(s->client.bev);
+    size_t len = evbuffer_get_length(in);
+    const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)len);
+    BIO *bio;
+
+    if (pt_move_slot(s, t) < 0) {
+        pt_refuse(s, "listener-full", "terminate listener at max_connections");
+        return;
+    }
+    log_debug("session %llx: SNI %s -> terminate %s (%s), %zu bytes replayed",
+              (unsigned long long)s->id, sni ? sni : "(none)", t->name,
+              route ? route->pattern : "default", len);
+    metrics_conn_open(t);
+    bio = p != NULL || len == 0 ? tls_replay_bio_new(s->fd, p, len) : NULL;
+    /* Let go of the bufferevent but not the socket: the HTTP engine opens its own. */
+    bufferevent_setfd(s->client.bev, -1);
+    bufferevent_free(s->client.bev);
+    s->client.bev = NULL;
+    s->ops = &http_ops; /* from here session_close() closes s->fd itself */
+    if (bio == NULL) {
+        session_close(s, "out-of-memory");
+        return;
+    }
+    http_start_terminated(s, bio);
+}
+
+/* The whole ClientHello is here: pick the route by SNI; connect, or terminate here. */
 static void pt_route(struct session *s)
 {
-    const struct sni_route *route;
     const char *sni = s->hello->has_sni ? s->hello->sni : NULL;
+    struct route_pick pick;
 
-    s->backend = route_sni(s->l, sni, &route);
-    if (s->backend == NULL) {
+    if (route_sni_pick(s->l, sni, &pick) < 0) {
         log_info("session %llx: listener %s: no route for SNI %s and no default_backend: "
                  "closing",
                  (unsigned long long)s->id, s->l->name, sni ? sni : "(none)");
         session_close(s, "no-route");
         return;
     }
+    if (pick.terminate != NULL) {
+        pt_terminate(s, pick.terminate, sni, pick.matched);
+        return;
+    }
+    s->backend = pick.backend;
     log_debug("session %llx: SNI %s -> backend %s (%s)", (unsigned long long)s->id,
-              sni ? sni : "(none)", s->backend->name, route ? route->pattern : "default");
+              sni ? sni : "(none)", s->backend->name,
+              pick.matched ? pick.matched->pattern : "default");
     /* Hold further client bytes in the kernel until the server is there. */
     bufferevent_disable(s->client.bev, EV_READ);
     backend_connect(s);
@@ -102,6 +169,8 @@ static void pt_on_client_read(struct bufferevent *bev, void *arg)
     const uint8_t *p;
     size_t len;
 
+    if (s->state == SESSION_CONNECT)
+        return; /* waiting for a server slot: the bytes wait with the ClientHello */
     if (s->state == SESSION_PROXY_HDR && pt_read_proxy_header(s, in) <= 0)
         return;
     len = evbuffer_get_length(in);
@@ -131,7 +200,7 @@ static void pt_on_client_event(struct bufferevent *bev, short what, void *arg)
 {
     struct session *s = arg;
 
-    if (s->state == SESSION_CONNECT && (what & BEV_EVENT_EOF))
+    if (s->state == SESSION_CONNECT && (what & BEV_EVENT_EOF) && s->queued == NULL)
         return; /* unreachable while reading is off; the relay notices the FIN */
     session_close(s, s->state == SESSION_CONNECT ? "client-closed" : "client-closed-early");
 }
@@ -167,6 +236,13 @@ static void pt_on_timer(struct session *s)
     }
 }
 
+/* At close, after the server slot went back: leave the queue, wake it, free the relay. */
+static void pt_free(struct session *s)
+{
+    server_queue_session_end(s);
+    splice_relay_free(s);
+}
+
 /* At close: the connection's byte counts and its access-log line. */
 static void pt_log(const struct session *s)
 {
@@ -180,5 +256,5 @@ const struct session_ops passthrough_ops = {
     .on_timer = pt_on_timer,
     .connected = splice_relay_start,
     .log = pt_log,
-    .free = splice_relay_free,
+    .free = pt_free,
 };

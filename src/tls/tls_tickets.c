@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "tls/tls_int.h"
+#include "tls_ctx.h"
 
 /* One key as it is in the file. */
 struct tls_ticket_key {
@@ -207,4 +208,33 @@ void tls_tickets_free(struct tls_ticket_keys *k)
     free(k->keys);
     EVP_CIPHER_free(k->cipher);
     free(k);
+}
+
+/*
+ * The key set a listener's contexts use: every SSL_CTX of the listener holds
+ * the same one, reached through a throwaway SSL on the default context
+ * (struct tls_server is private to tls_server.c).
+ */
+static struct tls_ticket_keys *tickets_of(const struct listener *l)
+{
+    SSL *ssl = tls_server_ssl_new(l);
+    struct tls_ticket_keys *k;
+
+    if (ssl == NULL)
+        return NULL;
+    pthread_once(&ticket_once, ticket_idx_init);
+    k = ticket_idx < 0 ? NULL : SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ticket_idx);
+    SSL_free(ssl);
+    return k;
+}
+
+/* See tls_ctx.h. l's contexts serve nobody yet, so its key can be overwritten in place. */
+int tls_tickets_keep(struct listener *l, const struct listener *old)
+{
+    struct tls_ticket_keys *to = tickets_of(l), *from = tickets_of(old);
+
+    if (to == NULL || from == NULL || to->n != 1 || from->n != 1)
+        return -1;
+    memcpy(to->keys, from->keys, sizeof(*to->keys));
+    return 0;
 }

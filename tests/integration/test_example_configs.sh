@@ -2,7 +2,7 @@
 # Every committed example configs/*.yaml is valid as shipped: from a tree
 # whose certs/out holds the lab certificates (what `certs/mkcerts.sh
 # certs/out` makes), `tlsgate --check` accepts it. Then passthrough.yaml,
-# lab.yaml and mixed.yaml are served for real (ports rewritten to free ones,
+# lab.yaml, mixed.yaml and mixed-loopback.yaml are served for real (ports rewritten to free ones,
 # nothing else changed) in front of lab origins laid out as
 # configs/lab-origins.sh does, and each listener answers with the view its
 # mode gives: through passthrough the client sees the origin's own
@@ -189,52 +189,69 @@ done
 end_gateway
 
 # ---------------------------------------------------------------- mixed.yaml
-serve mixed 8543 8544 8580 9903
+# mixed.yaml: one port, bank.lab.test relayed, the other names terminated
+# in-process by a bind: none listener. mixed-loopback.yaml: the same site
+# through a loopback hop with PROXY v2 (the comparison in the workbook).
+for variant in mixed mixed-loopback; do
+if [ "$variant" = mixed ]; then
+    serve mixed 8543 8580 9903
+else
+    end_gateway
+    serve mixed-loopback 8543 8544 8580 9903
+fi
 PUB=${port[8543]} HT=${port[8580]}
 
 # bank.lab.test: end to end, the bank's own certificate, the client's address by PROXY v2.
-assert_eq "mixed: bank.lab.test shows the bank's own certificate" bank.lab.test \
+assert_eq "$variant: bank.lab.test shows the bank's own certificate" bank.lab.test \
     "$(subject bank.lab.test "$PUB")"
 body=$(gw_curl bank.lab.test "$PUB" /account --interface "$ALT")
-check "mixed: bank.lab.test served by bank1 or bank2 ($(json_get "$body" origin))" \
+check "$variant: bank.lab.test served by bank1 or bank2 ($(json_get "$body" origin))" \
     grep -qE '^bank[12]$' <<<"$(json_get "$body" origin)"
-assert_eq "mixed: the bank terminated the client's TLS" bank.lab.test "$(tls_field "$body" sni)"
-assert_eq "mixed: the bank learns the client address from PROXY v2" "$ALT" \
+assert_eq "$variant: the bank terminated the client's TLS" bank.lab.test "$(tls_field "$body" sni)"
+assert_eq "$variant: the bank learns the client address from PROXY v2" "$ALT" \
     "$(json_path "$body" "d['proxy']['src'].rsplit(':',1)[0]")"
-assert_eq "mixed: no X-Forwarded-For on the end-to-end site" "" "$(origin_header "$body" X-Forwarded-For)"
+assert_eq "$variant: no X-Forwarded-For on the end-to-end site" "" \
+    "$(origin_header "$body" X-Forwarded-For)"
 
-# www.lab.test: offloaded through the loopback hop.
-assert_eq "mixed: www.lab.test shows the gateway-held shop certificate" shop.lab.test \
+# www.lab.test: offloaded (in-process, or through the loopback hop).
+assert_eq "$variant: www.lab.test shows the gateway-held shop certificate" shop.lab.test \
     "$(subject www.lab.test "$PUB")"
-assert_eq "mixed: other names get the gateway's *.lab.test certificate" gateway.lab.test \
+assert_eq "$variant: other names get the gateway's *.lab.test certificate" gateway.lab.test \
     "$(subject old.lab.test "$PUB")"
 body=$(gw_curl www.lab.test "$PUB" /cart --interface "$ALT")
-check "mixed: www.lab.test served by web1 or web2" grep -qE '^web[12]$' <<<"$(json_get "$body" origin)"
-assert_eq "mixed: the shop origin got plain HTTP" "" "$(json_get "$body" tls)"
-assert_eq "mixed: X-Forwarded-For is the real client, restored by PROXY v2" "$ALT" \
+check "$variant: www.lab.test served by web1 or web2" \
+    grep -qE '^web[12]$' <<<"$(json_get "$body" origin)"
+assert_eq "$variant: the shop origin got plain HTTP" "" "$(json_get "$body" tls)"
+assert_eq "$variant: X-Forwarded-For is the real client" "$ALT" \
     "$(origin_header "$body" X-Forwarded-For)"
 if [ "$HAVE_ALT" = 1 ]; then
     code=$(gw_curl www.lab.test "$PUB" /admin/ --interface "$ALT" -o /dev/null -w '%{http_code}')
-    assert_eq "mixed: /admin from another address is denied" 403 "$code"
+    assert_eq "$variant: /admin from another address is denied" 403 "$code"
 fi
 body=$(gw_curl www.lab.test "$PUB" /admin/)
-assert_eq "mixed: /admin from 127.0.0.1 is forwarded" /admin/ "$(json_get "$body" path)"
+assert_eq "$variant: /admin from 127.0.0.1 is forwarded" /admin/ "$(json_get "$body" path)"
 loc=$(gw_curl old.lab.test "$PUB" /a?b=1 -o /dev/null -w '%{http_code} %{redirect_url}')
-assert_eq "mixed: old.lab.test redirected" "301 https://www.lab.test:$PUB/a?b=1" "$loc"
+assert_eq "$variant: old.lab.test redirected" "301 https://www.lab.test:$PUB/a?b=1" "$loc"
 hdrs=$(gw_curl www.lab.test "$PUB" / -c "$T/jar2" -D - -o /dev/null)
-assert_contains "mixed: sticky cookie set" "$hdrs" "TLSGW="
-assert_contains "mixed: ...for an hour" "$hdrs" "Max-Age=3600"
-gw_curl www.lab.test "$PUB" / -b "$T/jar2" >/dev/null
-wait_access '"sticky":"hit"'
-assert_contains "mixed: the cookie is honoured" "$(access_line '"listener":"shop"' '"sticky":"hit"')" \
-    '"status":200'
+assert_contains "$variant: sticky cookie set" "$hdrs" "TLSGW="
+assert_contains "$variant: ...for an hour" "$hdrs" "Max-Age=3600"
+gw_curl www.lab.test "$PUB" /sticky-$variant -b "$T/jar2" >/dev/null
+wait_access "\"path\":\"/sticky-$variant\""
+assert_contains "$variant: the cookie is honoured" \
+    "$(access_line '"listener":"shop"' "\"path\":\"/sticky-$variant\"")" '"sticky":"hit"'
 line=$(access_line '"listener":"public"' '"sni":"www.lab.test"')
-assert_contains "mixed: the public listener logged the hop to the offload listener" "$line" \
-    '"backend":"shop_offload"'
+if [ "$variant" = mixed ]; then
+    assert_eq "$variant: no connection to the shop goes through the public listener's relay" "" \
+        "$line"
+else
+    assert_contains "$variant: the public listener logged the hop to the offload listener" \
+        "$line" '"backend":"shop_offload"'
+fi
 
 # http listener: 308 to https on the public port.
 loc=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code} %{redirect_url}' \
     --resolve "www.lab.test:$HT:127.0.0.1" "http://www.lab.test:$HT/cart?id=1" || true)
-assert_eq "mixed: http redirects to https" "308 https://www.lab.test:$PUB/cart?id=1" "$loc"
+assert_eq "$variant: http redirects to https" "308 https://www.lab.test:$PUB/cart?id=1" "$loc"
+done
 end_gateway
 finish

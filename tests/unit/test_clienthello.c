@@ -347,34 +347,39 @@ static struct blob msg_of(const uint8_t *wire, size_t n)
 
 /* ---------- comparisons ---------- */
 
-static void assert_u16s(const uint16_t *a, size_t na, const uint16_t *b, size_t nb)
+/*
+ * A kept list (its first cap entries stored, count of all) holds want[0..n)
+ * minus GREASE.
+ */
+static void assert_kept(const uint16_t *kept, size_t count, size_t cap, const uint16_t *want,
+                        size_t n)
 {
-    assert_int_equal(na, nb);
-    if (na > CH_MAX_LIST)
-        na = CH_MAX_LIST;
-    for (size_t i = 0; i < na; i++)
-        assert_int_equal(a[i], b[i]);
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (clienthello_is_grease(want[i]))
+            continue;
+        if (k < cap && k < count)
+            assert_int_equal(kept[k], want[i]);
+        k++;
+    }
+    assert_int_equal(count, k);
 }
 
-/* Every parsed field equal, except where on the wire the hello was. */
+/*
+ * Every parsed field equal, except where on the wire the hello was. The
+ * parser zeroes the struct first, so memcmp covers every byte, padding and
+ * string tails included.
+ */
 static void assert_same_hello(const struct clienthello *a, const struct clienthello *b)
 {
-    assert_int_equal(a->record_version, b->record_version);
-    assert_int_equal(a->legacy_version, b->legacy_version);
-    assert_int_equal(a->msg_len, b->msg_len);
-    assert_int_equal(a->has_sni, b->has_sni);
+    struct clienthello x = *a, y = *b;
+
     assert_string_equal(a->sni, b->sni);
-    assert_u16s(a->ciphers, a->nciphers, b->ciphers, b->nciphers);
-    assert_u16s(a->extensions, a->nextensions, b->extensions, b->nextensions);
-    assert_u16s(a->versions, a->nversions, b->versions, b->nversions);
-    assert_u16s(a->groups, a->ngroups, b->groups, b->ngroups);
-    assert_u16s(a->sigalgs, a->nsigalgs, b->sigalgs, b->nsigalgs);
-    assert_string_equal(a->alpn, b->alpn);
-    assert_int_equal(a->nalpn, b->nalpn);
-    assert_string_equal(a->alpn_first, b->alpn_first);
-    assert_int_equal(a->alpn_first_head, b->alpn_first_head);
-    assert_int_equal(a->alpn_first_tail, b->alpn_first_tail);
-    assert_int_equal(a->has_ech, b->has_ech);
+    assert_string_equal(a->ja4, b->ja4);
+    x.wire_len = y.wire_len = 0;
+    x.nrecords = y.nrecords = 0;
+    assert_memory_equal(&x, &y, sizeof(x));
 }
 
 /* ---------- the properties every valid hello must have ---------- */
@@ -521,48 +526,46 @@ static struct blob load_hex(const char *name)
 
 /* What a captured hello must parse to. */
 struct captured {
-    const char *file;        /* data/hellos/FILE.hex */
-    const char *sni;         /* NULL = none sent */
-    const char *alpn;        /* joined list */
-    size_t nalpn;            /* ALPN protocols offered */
-    size_t nciphers;         /* cipher suites offered */
-    uint16_t first_cipher;   /* ciphers[0] */
-    const char *versions;    /* clienthello_versions_str() */
-    size_t ngroups;          /* supported_groups */
-    size_t nsigalgs;         /* signature_algorithms */
-    size_t wire_len;         /* the file's size */
-    uint16_t extensions[16]; /* types in order */
-    size_t nextensions;      /* entries in extensions */
+    const char *file;      /* data/hellos/FILE.hex */
+    const char *sni;       /* NULL = none sent */
+    const char *alpn;      /* joined list */
+    size_t nalpn;          /* ALPN protocols offered */
+    size_t nciphers;       /* cipher suites offered */
+    uint16_t first_cipher; /* ciphers[0] */
+    const char *versions;  /* clienthello_versions_str() */
+    const char *groups;    /* clienthello_groups_str() */
+    size_t wire_len;       /* the file's size */
+    const char *ja4;       /* JA4, as computed by hand and as published for these clients */
 };
 
-#define ALL_VERSIONS "TLSv1.3,TLSv1.2,TLSv1.1,TLSv1"
+#define ALL_VERSIONS   "TLSv1.3,TLSv1.2,TLSv1.1,TLSv1"
+#define OPENSSL_GROUPS "x25519,secp256r1,x448,secp521r1,secp384r1"
+#define FFDHE_GROUPS   "ffdhe2048,ffdhe3072,ffdhe4096,ffdhe6144,ffdhe8192"
 
 /* One row per capture reads better than one value per line. */
 /* clang-format off */
 static const struct captured captured[] = {
     {.file = "openssl30_tls13_sni", .sni = "a.lab.test", .alpn = "", .nalpn = 0,
      .nciphers = 31, .first_cipher = 0x1302, .versions = ALL_VERSIONS,
-     .ngroups = 10, .nsigalgs = 20, .wire_len = 316,
-     .extensions = {0x00, 0x0b, 0x0a, 0x23, 0x16, 0x17, 0x0d, 0x2b, 0x2d, 0x33}, .nextensions = 10},
+     .groups = OPENSSL_GROUPS "," FFDHE_GROUPS, .wire_len = 316,
+     .ja4 = "t13d311000_e8f1e7e78f70_1f22a2ca17c4"},
     {.file = "openssl30_tls12_sni", .sni = "a.lab.test", .alpn = "", .nalpn = 0,
      .nciphers = 28, .first_cipher = 0xc02c, .versions = "TLSv1.2",
-     .ngroups = 5, .nsigalgs = 20, .wire_len = 207,
-     .extensions = {0x00, 0x0b, 0x0a, 0x23, 0x16, 0x17, 0x0d}, .nextensions = 7},
+     .groups = OPENSSL_GROUPS, .wire_len = 207,
+     .ja4 = "t12d280700_d943125447b4_e7e480e5a997"},
     {.file = "openssl30_alpn_h2_http11", .sni = "a.lab.test", .alpn = "h2,http/1.1", .nalpn = 2,
      .nciphers = 31, .first_cipher = 0x1302, .versions = ALL_VERSIONS,
-     .ngroups = 10, .nsigalgs = 20, .wire_len = 334,
-     .extensions = {0x00, 0x0b, 0x0a, 0x23, 0x10, 0x16, 0x17, 0x0d, 0x2b, 0x2d, 0x33},
-     .nextensions = 11},
+     .groups = OPENSSL_GROUPS "," FFDHE_GROUPS, .wire_len = 334,
+     .ja4 = "t13d3111h2_e8f1e7e78f70_1f22a2ca17c4"},
     {.file = "openssl30_nosni", .sni = NULL, .alpn = "", .nalpn = 0,
      .nciphers = 31, .first_cipher = 0x1302, .versions = ALL_VERSIONS,
-     .ngroups = 10, .nsigalgs = 20, .wire_len = 297,
-     .extensions = {0x0b, 0x0a, 0x23, 0x16, 0x17, 0x0d, 0x2b, 0x2d, 0x33}, .nextensions = 9},
+     .groups = OPENSSL_GROUPS "," FFDHE_GROUPS, .wire_len = 297,
+     .ja4 = "t13i310900_e8f1e7e78f70_1f22a2ca17c4"},
     /* curl adds post_handshake_auth (0x31) and pads (0x15) the handshake to 512 bytes */
     {.file = "curl7_88_alpn", .sni = "b.lab.test", .alpn = "h2,http/1.1", .nalpn = 2,
      .nciphers = 31, .first_cipher = 0x1302, .versions = ALL_VERSIONS,
-     .ngroups = 10, .nsigalgs = 20, .wire_len = 517,
-     .extensions = {0x00, 0x0b, 0x0a, 0x10, 0x16, 0x17, 0x31, 0x0d, 0x2b, 0x2d, 0x33, 0x15},
-     .nextensions = 12},
+     .groups = OPENSSL_GROUPS "," FFDHE_GROUPS, .wire_len = 517,
+     .ja4 = "t13d3112h2_e8f1e7e78f70_b26ce05bbdd6"},
 };
 /* clang-format on */
 
@@ -570,7 +573,7 @@ static const struct captured captured[] = {
 
 static void assert_captured(const struct captured *c, const struct clienthello *ch)
 {
-    char versions[64];
+    char versions[64], groups[256];
 
     assert_int_equal(ch->record_version, 0x0301);
     assert_int_equal(ch->legacy_version, 0x0303);
@@ -584,16 +587,9 @@ static void assert_captured(const struct captured *c, const struct clienthello *
     assert_int_equal(ch->nciphers, c->nciphers);
     assert_int_equal(ch->ciphers[0], c->first_cipher);
     assert_string_equal(clienthello_versions_str(ch, versions, sizeof(versions)), c->versions);
-    assert_int_equal(ch->ngroups, c->ngroups);
-    assert_int_equal(ch->nsigalgs, c->nsigalgs);
-    assert_int_equal(ch->sigalgs[0], 0x0403);
-    assert_u16s(ch->extensions, ch->nextensions, c->extensions, c->nextensions);
+    assert_string_equal(clienthello_groups_str(ch, groups, sizeof(groups)), c->groups);
     assert_false(ch->has_ech);
-    if (c->nalpn > 0) {
-        assert_string_equal(ch->alpn_first, "h2");
-        assert_int_equal(ch->alpn_first_head, 'h');
-        assert_int_equal(ch->alpn_first_tail, '2');
-    }
+    assert_string_equal(ch->ja4, c->ja4);
 }
 
 /* Real clients' hellos: every field, then every way of arriving. */
@@ -624,12 +620,14 @@ static void test_built_typical(void **state)
     check_valid_everywhere(w.p, w.n, &ch);
     assert_string_equal(ch.sni, "www.lab.test");
     assert_string_equal(ch.alpn, "h2,http/1.1");
-    assert_u16s(ch.ciphers, ch.nciphers, std_ciphers, 6);
-    assert_u16s(ch.versions, ch.nversions, std_versions, 2);
-    assert_u16s(ch.groups, ch.ngroups, std_groups, 3);
-    assert_u16s(ch.sigalgs, ch.nsigalgs, std_sigalgs, 3);
+    assert_kept(ch.ciphers, ch.nciphers, CH_KEEP_CIPHERS, std_ciphers, 6);
+    assert_kept(ch.versions, ch.nversions, CH_KEEP_VERSIONS, std_versions, 2);
+    assert_kept(ch.groups, ch.ngroups, CH_KEEP_GROUPS, std_groups, 3);
     assert_string_equal(clienthello_versions_str(&ch, versions, sizeof(versions)),
                         "TLSv1.3,TLSv1.2");
+    /* by hand: sha256("009f,1301,1302,1303,c02c,c030") and
+     * sha256("000a,000d,002b,0033_0403,0804,0401") */
+    assert_string_equal(ch.ja4, "t13d0606h2_50064deaa0fd_5d4d534e3685");
     blob_free(&w);
     blob_free(&msg);
 }
@@ -946,13 +944,14 @@ static void test_ech_present(void **state)
     check_valid_everywhere(w.p, w.n, &ch);
     assert_true(ch.has_ech);
     assert_string_equal(ch.sni, "public.lab.test");
-    assert_int_equal(ch.extensions[1], 0xfe0d);
+    /* fe0d counts in JA4 like any extension; no supported_versions: "12" */
+    assert_string_equal(ch.ja4, "t12d0603h2_50064deaa0fd_57e012f5680b");
     blob_free(&w);
     blob_free(&msg);
 }
 
-/* GREASE values are kept in wire order everywhere; versions_str skips them. */
-static void test_grease_kept(void **state)
+/* GREASE values are left out of the kept lists, their counts and JA4. */
+static void test_grease_dropped(void **state)
 {
     static const uint16_t ciphers[] = {0x7a7a, 0x1301, 0x1302};
     static const uint16_t versions[] = {0xdada, 0x0304, 0x0303};
@@ -971,13 +970,14 @@ static void test_grease_kept(void **state)
     hello_end(&b);
     msg = bb_take(&b);
     assert_int_equal(parse_msg(&msg, &ch), CH_DONE);
-    assert_u16s(ch.ciphers, ch.nciphers, ciphers, 3);
-    assert_u16s(ch.versions, ch.nversions, versions, 3);
-    assert_u16s(ch.groups, ch.ngroups, groups, 3);
-    assert_int_equal(ch.nextensions, 5);
-    assert_int_equal(ch.extensions[0], 0x0a0a);
-    assert_int_equal(ch.extensions[4], 0x1a1a);
+    assert_int_equal(ch.nciphers, 2);
+    assert_kept(ch.ciphers, ch.nciphers, CH_KEEP_CIPHERS, ciphers, 3);
+    assert_kept(ch.versions, ch.nversions, CH_KEEP_VERSIONS, versions, 3);
+    assert_kept(ch.groups, ch.ngroups, CH_KEEP_GROUPS, groups, 3);
     assert_string_equal(clienthello_versions_str(&ch, v, sizeof(v)), "TLSv1.3,TLSv1.2");
+    assert_string_equal(clienthello_groups_str(&ch, v, sizeof(v)), "X25519MLKEM768,x25519");
+    assert_string_equal(clienthello_ciphers_str(&ch, v, sizeof(v)), "1301,1302");
+    assert_memory_equal(ch.ja4, "t13d0203", 8); /* 2 ciphers, 3 extensions: no GREASE */
     assert_true(clienthello_is_grease(0x0a0a));
     assert_true(clienthello_is_grease(0xfafa));
     assert_false(clienthello_is_grease(0x0a1a));
@@ -1010,16 +1010,16 @@ static void test_alpn_fields(void **state)
     assert_int_equal(parse_alpn("http/1.1", &ch), CH_DONE);
     assert_string_equal(ch.alpn, "http/1.1");
     assert_int_equal(ch.nalpn, 1);
-    assert_int_equal(ch.alpn_first_tail, '1');
+    assert_memory_equal(ch.ja4 + 8, "h1", 2);
 
-    /* 40 protocols of 9 bytes: 25 fit in 255 characters with their commas */
+    /* 40 protocols of 9 bytes: 4 fit in CH_KEEP_ALPN - 1 characters with their commas */
     csv[0] = want[0] = '\0';
     for (int i = 0; i < 40; i++) {
         char p[16];
 
         snprintf(p, sizeof(p), "%sproto-%03d", i ? "," : "", i);
         strcat(csv, p);
-        if (i < 25)
+        if (i < (int)(CH_KEEP_ALPN / 10))
             strcat(want, p);
     }
     strcat(csv, ",x"); /* would fit, but a prefix is kept */
@@ -1027,11 +1027,11 @@ static void test_alpn_fields(void **state)
     assert_int_equal(ch.nalpn, 41);
     assert_string_equal(ch.alpn, want);
 
-    /* a long first protocol: alpn_first truncated, tail byte is the real one */
-    assert_int_equal(parse_alpn("0123456789abcdef0123456789ABCDEF-tail-Z,h2", &ch), CH_DONE);
-    assert_string_equal(ch.alpn_first, "0123456789abcdef0123456789ABCDEF");
-    assert_int_equal(ch.alpn_first_head, '0');
-    assert_int_equal(ch.alpn_first_tail, 'Z');
+    /* a first protocol too long to keep: JA4 still reads its real last byte */
+    assert_int_equal(parse_alpn("0123456789abcdef0123456789ABCDEF0123456789abcdef-tail-Z,h2", &ch),
+                     CH_DONE);
+    assert_string_equal(ch.alpn, "");
+    assert_memory_equal(ch.ja4 + 8, "0Z", 2);
     assert_int_equal(ch.nalpn, 2);
 }
 
@@ -1058,9 +1058,8 @@ static void test_alpn_unprintable(void **state)
     msg = bb_take(&b);
     assert_int_equal(parse_msg(&msg, &ch), CH_DONE);
     assert_string_equal(ch.alpn, "?a?b\"?,h2?x");
-    assert_string_equal(ch.alpn_first, "?a?b\"?");
-    assert_int_equal(ch.alpn_first_head, 0x00);
-    assert_int_equal(ch.alpn_first_tail, 0xff);
+    /* JA4 on raw bytes: 0x00 ... 0xff is not alphanumeric, so hex "0" + "f" */
+    assert_memory_equal(ch.ja4 + 8, "0f", 2);
     blob_free(&msg);
 }
 
@@ -1082,7 +1081,7 @@ static void test_alpn_malformed(void **state)
     blob_free(&msg);
 }
 
-/* Lists longer than CH_MAX_LIST: counted in full, first entries kept. */
+/* Lists longer than what is kept: counted in full, first entries kept, JA4 on all. */
 static void test_long_lists(void **state)
 {
     uint16_t many[100];
@@ -1100,11 +1099,10 @@ static void test_long_lists(void **state)
     hello_end(&b);
     msg = bb_take(&b);
     assert_int_equal(parse_msg(&msg, &ch), CH_DONE);
-    assert_u16s(ch.ciphers, ch.nciphers, many, 100);
-    assert_u16s(ch.groups, ch.ngroups, many, 100);
-    assert_u16s(ch.sigalgs, ch.nsigalgs, many, 70);
-    assert_int_equal(ch.nextensions, 2 + 0x50);
-    assert_int_equal(ch.extensions[CH_MAX_LIST - 1], 0x5000 + CH_MAX_LIST - 3);
+    assert_kept(ch.ciphers, ch.nciphers, CH_KEEP_CIPHERS, many, 100);
+    assert_kept(ch.groups, ch.ngroups, CH_KEEP_GROUPS, many, 100);
+    /* counts capped at 99; the hashes cover every entry (test_ja4 checks them) */
+    assert_memory_equal(ch.ja4, "t12i998200_", 11);
     blob_free(&msg);
 }
 
@@ -1124,8 +1122,9 @@ static void test_no_extensions(void **state)
     msg.p[4] = 3, msg.p[5] = 1; /* legacy_version TLS 1.0 */
     w = one_record(&msg);
     check_valid_everywhere(w.p, w.n, &ch);
-    assert_int_equal(ch.nextensions, 0);
     assert_false(ch.has_sni);
+    /* no extensions: version from legacy_version, ja4_c all zeros */
+    assert_string_equal(ch.ja4, "t10i060000_50064deaa0fd_000000000000");
     assert_string_equal(clienthello_versions_str(&ch, v, sizeof(v)), "TLSv1");
     blob_free(&w);
     blob_free(&msg);
@@ -1584,7 +1583,7 @@ int main(void)
         cmocka_unit_test(test_sni_empty_list),
         cmocka_unit_test(test_duplicate_extensions),
         cmocka_unit_test(test_ech_present),
-        cmocka_unit_test(test_grease_kept),
+        cmocka_unit_test(test_grease_dropped),
         cmocka_unit_test(test_alpn_fields),
         cmocka_unit_test(test_alpn_unprintable),
         cmocka_unit_test(test_alpn_malformed),

@@ -713,8 +713,8 @@ static void test_mode_conflicts(void **state)
     expect_error(&errs, "28:35: listeners[3].http.rules[0].backend: backend 'web' has no tls: "
                         "section, but a bridge listener speaks TLS");
     expect_error(&errs, "29:7: listeners[3].http.default_backend: backend 'web' has no tls:");
-    expect_error(&errs, "30:5: listeners[4].sni_routes: a passthrough listener needs sni_routes "
-                        "or default_backend");
+    expect_error(&errs, "30:5: listeners[4].sni_routes: a passthrough listener needs sni_routes, "
+                        "default_backend or default_terminate");
     assert_int_equal(errs.n, 10);
     config_errors_free(&errs);
 }
@@ -1039,6 +1039,118 @@ static void test_proxy_protocol_off(void **state)
     config_unref(c);
 }
 
+/*
+ * sni_routes terminate and default_terminate hand connections to offload or
+ * bridge listeners, which may go without a socket (bind: none); two
+ * passthrough listeners may share one, and one may also have its own bind.
+ */
+static void test_terminate_build(void **state)
+{
+    struct config *c = load_ok(MIN_BACKEND "listeners:\n"
+                                           "  - name: pt\n"
+                                           "    bind: 127.0.0.1:8443\n"
+                                           "    mode: passthrough\n"
+                                           "    sni_routes:\n"
+                                           "      - { sni: bank.test, backend: web }\n"
+                                           "      - { sni: \"*.shop.test\", terminate: shop }\n"
+                                           "    default_terminate: shop\n"
+                                           "  - name: pt2\n"
+                                           "    bind: 127.0.0.1:9443\n"
+                                           "    mode: passthrough\n"
+                                           "    sni_routes: [ { sni: a.test, terminate: both } ]\n"
+                                           "    default_backend: web\n"
+                                           "  - name: shop\n"
+                                           "    bind: none\n"
+                                           "    mode: offload\n"
+                                           "    tls: { certificates: [ { cert: @DIR@/shop.crt, "
+                                           "key: @DIR@/shop.key } ] }\n"
+                                           "    http: { default_backend: web }\n"
+                                           "  - name: both\n"
+                                           "    bind: 127.0.0.1:8444\n"
+                                           "    mode: offload\n"
+                                           "    tls: { certificates: [ { cert: @DIR@/shop.crt, "
+                                           "key: @DIR@/shop.key } ] }\n"
+                                           "    http: { default_backend: web }\n");
+    struct listener *pt = &c->listeners[0], *pt2 = &c->listeners[1];
+    struct listener *shop = &c->listeners[2], *both = &c->listeners[3];
+
+    assert_ptr_equal(pt->sni_routes[0].backend, &c->backends[0]);
+    assert_null(pt->sni_routes[0].terminate);
+    assert_null(pt->sni_routes[1].backend);
+    assert_ptr_equal(pt->sni_routes[1].terminate, shop);
+    assert_null(pt->default_backend);
+    assert_ptr_equal(pt->default_terminate, shop);
+    assert_ptr_equal(pt2->sni_routes[0].terminate, both);
+    assert_ptr_equal(pt2->default_backend, &c->backends[0]);
+    assert_null(pt2->default_terminate);
+    assert_true(shop->no_bind);
+    assert_false(both->no_bind);
+    assert_false(pt->no_bind);
+    assert_int_equal(both->bind.len, sizeof(struct sockaddr_in));
+    assert_non_null(shop->tls_server);
+    config_unref(c);
+}
+
+/* Each mistake with a terminate route, bind: none or a target's keys, at its line. */
+static void test_terminate_errors(void **state)
+{
+    struct config_errors errs = load_fail(
+        MIN_BACKEND "listeners:\n"
+                    "  - name: pt\n"
+                    "    bind: 127.0.0.1:8443\n"
+                    "    mode: passthrough\n"
+                    "    sni_routes:\n"
+                    "      - { sni: a.test, backend: web, terminate: shop }\n" /* 10 */
+                    "      - { sni: b.test }\n"                                /* 11 */
+                    "      - { sni: c.test, terminate: nosuch }\n"             /* 12 */
+                    "      - { sni: d.test, terminate: plain }\n"              /* 13 */
+                    "      - { sni: e.test, terminate: pt }\n"                 /* 14 */
+                    "    default_backend: web\n"                               /* 15 */
+                    "    default_terminate: shop\n"                            /* 16 */
+                    "  - name: plain\n"
+                    "    bind: none\n" /* 18 */
+                    "    mode: http\n"
+                    "    http: { default_backend: web }\n"
+                    "  - name: shop\n"
+                    "    bind: none\n"
+                    "    mode: offload\n"
+                    "    proxy_protocol: v2\n"      /* 24 */
+                    "    default_terminate: shop\n" /* 25 */
+                    "    tls: { certificates: [ { cert: @DIR@/shop.crt, key: @DIR@/shop.key } ] }\n"
+                    "    http: { default_backend: web }\n"
+                    "  - name: lost\n"
+                    "    bind: none\n" /* 29 */
+                    "    mode: offload\n"
+                    "    tls: { certificates: [ { cert: @DIR@/shop.crt, key: @DIR@/shop.key } ] }\n"
+                    "    http: { default_backend: web }\n"
+                    "  - name: pt3\n"
+                    "    bind: none\n" /* 34 */
+                    "    mode: passthrough\n"
+                    "    default_terminate: shop\n");
+
+    expect_error(&errs, "10:38: listeners[0].sni_routes[0].terminate: give backend (relay to "
+                        "servers) or terminate (TLS ends here), not both");
+    expect_error(&errs, "11:9: listeners[0].sni_routes[1]: needs backend (relay to servers) or "
+                        "terminate");
+    expect_error(&errs, "12:24: listeners[0].sni_routes[2].terminate: no listener named 'nosuch'");
+    expect_error(&errs, "13:24: listeners[0].sni_routes[3].terminate: listener 'plain' is in mode "
+                        "http; terminate names an offload or bridge listener");
+    expect_error(&errs, "14:24: listeners[0].sni_routes[4].terminate: listener 'pt' is in mode "
+                        "passthrough");
+    expect_error(&errs, "16:5: listeners[0].default_terminate: give default_backend or "
+                        "default_terminate, not both (line 15)");
+    expect_error(&errs, "18:5: listeners[1].bind: none: only an offload or bridge listener can go "
+                        "without a socket");
+    expect_error(&errs, "24:5: listeners[2].proxy_protocol: listener 'shop' is a terminate target "
+                        "of passthrough listener 'pt', which reads the PROXY header");
+    expect_error(&errs, "25:5: listeners[2].default_terminate: only for passthrough listeners");
+    expect_error(&errs, "29:5: listeners[3].bind: none, but no passthrough listener names 'lost' "
+                        "in sni_routes terminate or default_terminate: it is unreachable");
+    expect_error(&errs, "34:5: listeners[4].bind: none: only an offload or bridge listener");
+    assert_int_equal(errs.n, 11);
+    config_errors_free(&errs);
+}
+
 /* config_errors_add formats and owns its lines; free empties. */
 static void test_errors_api(void **state)
 {
@@ -1080,6 +1192,8 @@ int main(void)
         cmocka_unit_test(test_empty_and_missing),
         cmocka_unit_test(test_yaml_features),
         cmocka_unit_test(test_proxy_protocol_off),
+        cmocka_unit_test(test_terminate_build),
+        cmocka_unit_test(test_terminate_errors),
         cmocka_unit_test(test_errors_api),
     };
 

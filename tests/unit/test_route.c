@@ -161,6 +161,51 @@ static void test_no_routes(void **state)
     assert_ptr_equal(route_sni(&l, "a.lab.test", NULL), &web);
 }
 
+/*
+ * route_sni_pick: a route or default may name a listener that terminates
+ * TLS here instead of a backend; the pick says which, and which route.
+ */
+static void test_pick_terminate(void **state)
+{
+    struct listener shop = {.name = "shop", .mode = MODE_OFFLOAD};
+    struct listener site = {.name = "site", .mode = MODE_BRIDGE};
+    struct sni_route mixed[] = {
+        {.pattern = "bank.lab.test", .backend = &bank},
+        {.pattern = "*.shop.test", .wildcard = true, .terminate = &shop},
+    };
+    struct listener l = {.name = "public", .sni_routes = mixed, .nsni_routes = 2};
+    struct route_pick p;
+
+    assert_int_equal(route_sni_pick(&l, "bank.lab.test", &p), 0);
+    assert_ptr_equal(p.backend, &bank);
+    assert_null(p.terminate);
+    assert_ptr_equal(p.matched, &mixed[0]);
+    assert_int_equal(route_sni_pick(&l, "WWW.shop.test", &p), 0);
+    assert_null(p.backend);
+    assert_ptr_equal(p.terminate, &shop);
+    assert_ptr_equal(p.matched, &mixed[1]);
+    /* Nowhere to go: -1, nothing picked. */
+    assert_int_equal(route_sni_pick(&l, "other.test", &p), -1);
+    assert_null(p.backend);
+    assert_null(p.terminate);
+    assert_null(p.matched);
+    /* The default may terminate too, also for a client without SNI. */
+    l.default_terminate = &site;
+    assert_int_equal(route_sni_pick(&l, "other.test", &p), 0);
+    assert_ptr_equal(p.terminate, &site);
+    assert_null(p.matched);
+    assert_int_equal(route_sni_pick(&l, NULL, &p), 0);
+    assert_ptr_equal(p.terminate, &site);
+    /* or relay: a default backend is taken as it is. */
+    l.default_terminate = NULL;
+    l.default_backend = &fallback;
+    assert_int_equal(route_sni_pick(&l, NULL, &p), 0);
+    assert_ptr_equal(p.backend, &fallback);
+    assert_null(p.terminate);
+    /* route_sni still answers the backend, NULL for a terminate route. */
+    assert_null(route_sni(&l, "a.shop.test", NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -173,6 +218,7 @@ int main(void)
         cmocka_unit_test(test_no_sni),
         cmocka_unit_test(test_no_default),
         cmocka_unit_test(test_no_routes),
+        cmocka_unit_test(test_pick_terminate),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,41 @@
+/*
+ * Bulk I/O for the HTTP engine's bufferevents, where libevent 2.1's own
+ * paths cost too many system calls: reads from a server socket capped at
+ * 4 KiB (each after a FIONREAD ioctl), and TLS writes sent only on the next
+ * writable event, one small record per buffer chain.
+ */
+#ifndef TLSGATE_HTTP_IO_H
+#define TLSGATE_HTTP_IO_H
+
+#include <stddef.h>
+
+struct bufferevent;
+struct evbuffer;
+
+/*
+ * Makes a plain socket bufferevent read up to about 64 KiB per readable
+ * event, with one readv() and no ioctl. Callbacks, watermarks, enable and
+ * disable work as before. Does nothing for TLS bufferevents, and nothing
+ * twice. Call it once the socket is connected (connecting replaces it).
+ */
+void http_io_fast_reads(struct bufferevent *bev);
+
+/*
+ * Writes bev's pending output now rather than on the next writable event:
+ * a plain socket with one writev(), TLS as full 16 KiB records, each one
+ * SSL_write (one record, one write()). When everything went out the write
+ * event is dropped before the loop applies it, so no epoll_ctl is spent;
+ * what the socket cannot take stays queued for the bufferevent, whose own
+ * writes finish it (OpenSSL's retry rule is kept: see http_io.c).
+ */
+void http_io_flush(struct bufferevent *bev);
+
+/*
+ * Moves n bytes from in to out, so that out leaves in full TLS records:
+ * while out holds less than a record, the first bytes are copied behind
+ * what waits there (one chain, hence one SSL_write); the rest is moved
+ * without copying, as whole chains where it can.
+ */
+void http_io_move(struct evbuffer *in, struct evbuffer *out, size_t n);
+
+#endif
