@@ -82,7 +82,7 @@ static void log_change(const struct server *srv, enum health_change c, const cha
 {
     if (c == HEALTH_WENT_DOWN)
         log_warnx("backend %s: server %s (%s) is DOWN: %s %s", srv->backend->name, srv->name,
-                  srv->addr.text, reason, how);
+                  srv->addr.text, reason != NULL ? reason : "check failed", how);
     else if (c == HEALTH_WENT_UP)
         log_info("backend %s: server %s (%s) is UP %s", srv->backend->name, srv->name,
                  srv->addr.text, how);
