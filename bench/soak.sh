@@ -35,6 +35,8 @@ secs=${SOAK_SECONDS:-600}
 reload_ms=${SOAK_RELOAD_MS:-5000}
 flap_ms=${SOAK_FLAP_MS:-7000}
 vg=${SOAK_VALGRIND:-0}
+check_ms=300 # health check interval and timeout; valgrind makes the gateway ~20x slower
+[ "$vg" = 1 ] && check_ms=1500
 for p in wrk curl python3; do
     command -v $p >/dev/null || { apt-get install -y -qq wrk curl python3 >/dev/null; break; }
 done
@@ -79,20 +81,20 @@ admin: { listen: 127.0.0.1:$ADMIN }
 log: { level: info, access: "off" }
 backends:
   - name: plain_all
-    health: { check: http, interval: 300, timeout: 300, rise: 2, fall: 2 }
+    health: { check: http, interval: $check_ms, timeout: $check_ms, rise: 2, fall: 2 }
     servers:
       - { name: web1, address: 127.0.0.1:$W1H }
       - { name: web2, address: 127.0.0.1:$W2H }
   - name: plain_one
-    health: { check: http, interval: 300, timeout: 300, rise: 2, fall: 2 }
+    health: { check: http, interval: $check_ms, timeout: $check_ms, rise: 2, fall: 2 }
     servers: [ { name: web1, address: 127.0.0.1:$W1H } ]
   - name: tls_all
-    health: { check: tls, sni: web.lab.test, interval: 300, timeout: 300, rise: 2, fall: 2 }
+    health: { check: tls, sni: web.lab.test, interval: $check_ms, timeout: $check_ms, rise: 2, fall: 2 }
     servers:
       - { name: web1, address: 127.0.0.1:$W1S }
       - { name: web2, address: 127.0.0.1:$W2S }
   - name: tls_one
-    health: { check: tls, sni: web.lab.test, interval: 300, timeout: 300, rise: 2, fall: 2 }
+    health: { check: tls, sni: web.lab.test, interval: $check_ms, timeout: $check_ms, rise: 2, fall: 2 }
     servers: [ { name: web1, address: 127.0.0.1:$W1S } ]
 listeners:
   - name: pt
