@@ -244,6 +244,8 @@ wait "$LOAD_PID" || true
 total=$(wc -l <"$T/load.log")
 bad=$(grep -vc '^200 ' "$T/load.log" || true)
 echo "# steady load: $total requests, $bad failed"
+grep -vn '^200 ' "$T/load.log" | sed 's/^/#   failed: line /' || true
+echo "#   kill at line $killed_at, DOWN at $down_at, UP at $up_at"
 assert_eq "no request of the whole load failed but those before DOWN" "$failed" "$bad"
 assert_eq "/metrics: web1 up again" 1 "$(metric tlsgate_server_up "{'backend':'web','server':'web1'}")"
 assert_eq "/metrics: one transition to down" 1 \
