@@ -54,15 +54,26 @@ static void out_header(struct head_out *o, const char *name, const char *value)
     out_add(o, "\r\n", 2);
 }
 
+/*
+ * Header name s is lit (a string literal), case-insensitively. The length is
+ * compared first: most names differ in length, and the heads are rebuilt per
+ * request, header by header.
+ */
+#define NAME_IS(s, lit) ((s).len == sizeof(lit) - 1 && http_str_eq_nocase((s), (lit)))
+
 /* Headers that describe one hop only (RFC 9110 §7.6.1), never passed on. */
 static bool is_hop_by_hop(struct http_str name)
 {
-    static const char *const names[] = {
-        "connection", "keep-alive",         "proxy-connection",   "te",
-        "upgrade",    "proxy-authenticate", "proxy-authorization"};
+    return NAME_IS(name, "connection") || NAME_IS(name, "keep-alive") ||
+           NAME_IS(name, "proxy-connection") || NAME_IS(name, "te") || NAME_IS(name, "upgrade") ||
+           NAME_IS(name, "proxy-authenticate") || NAME_IS(name, "proxy-authorization");
+}
 
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (http_str_eq_nocase(name, names[i]))
+/* True when head h has a Connection header: only then can it nominate others. */
+static bool has_connection(const struct http_head *h)
+{
+    for (size_t i = 0; i < h->nheaders; i++)
+        if (NAME_IS(h->headers[i].name, "connection"))
             return true;
     return false;
 }
@@ -71,18 +82,17 @@ static bool is_hop_by_hop(struct http_str name)
  * A header the message's Connection header names as hop-by-hop ("Connection:
  * close, X-Foo" drops X-Foo). Framing and routing headers are never dropped
  * this way: a client must not be able to strip Content-Length or Host.
+ * has_conn: has_connection(h), worked out once per head.
  */
-static bool is_nominated(const struct http_head *h, struct http_str name)
+static bool is_nominated(const struct http_head *h, bool has_conn, struct http_str name)
 {
-    static const char *const protected_names[] = {"content-length", "transfer-encoding", "host"};
-
-    for (size_t i = 0; i < sizeof(protected_names) / sizeof(protected_names[0]); i++)
-        if (http_str_eq_nocase(name, protected_names[i]))
-            return false;
+    if (!has_conn || NAME_IS(name, "content-length") || NAME_IS(name, "transfer-encoding") ||
+        NAME_IS(name, "host"))
+        return false;
     for (size_t i = 0; i < h->nheaders; i++) {
         char tok[64];
 
-        if (!http_str_eq_nocase(h->headers[i].name, "connection") || name.len >= sizeof(tok))
+        if (!NAME_IS(h->headers[i].name, "connection") || name.len >= sizeof(tok))
             continue;
         memcpy(tok, name.p, name.len);
         tok[name.len] = '\0';
@@ -95,21 +105,32 @@ static bool is_nominated(const struct http_head *h, struct http_str name)
 /* The forwarded headers we replace (or extend, for a trusted balancer in front). */
 static bool is_forwarded_header(struct http_str name)
 {
-    return http_str_eq_nocase(name, "x-forwarded-for") ||
-           http_str_eq_nocase(name, "x-forwarded-proto") ||
-           http_str_eq_nocase(name, "x-forwarded-host") || http_str_eq_nocase(name, "forwarded");
+    return NAME_IS(name, "x-forwarded-for") || NAME_IS(name, "x-forwarded-proto") ||
+           NAME_IS(name, "x-forwarded-host") || NAME_IS(name, "forwarded");
 }
 
 /* Writes X-Forwarded-For/-Proto/-Host and Forwarded. */
 static void out_forwarded(struct head_out *o, const struct http_head *h, const struct http_fwd *f)
 {
-    const struct http_header *prior_xff = http_find_header(h, "x-forwarded-for");
-    const struct http_header *prior_fwd = http_find_header(h, "forwarded");
-    const struct http_header *prior_proto = http_find_header(h, "x-forwarded-proto");
-    const struct http_header *prior_host = http_find_header(h, "x-forwarded-host");
+    const struct http_header *prior_xff = NULL, *prior_fwd = NULL, *prior_proto = NULL;
+    const struct http_header *prior_host = NULL;
     struct http_str none = {"", 0};
     char value[2048];
     int n;
+
+    /* The first of each, as http_find_header would find them, in one pass. */
+    for (size_t i = h->nheaders; i-- > 0;) {
+        const struct http_header *hd = &h->headers[i];
+
+        if (NAME_IS(hd->name, "x-forwarded-for"))
+            prior_xff = hd;
+        else if (NAME_IS(hd->name, "forwarded"))
+            prior_fwd = hd;
+        else if (NAME_IS(hd->name, "x-forwarded-proto"))
+            prior_proto = hd;
+        else if (NAME_IS(hd->name, "x-forwarded-host"))
+            prior_host = hd;
+    }
 
     n = http_xff_value(f->client, prior_xff && f->keep_prior ? prior_xff->value : none,
                        f->keep_prior, value, sizeof(value));
@@ -143,6 +164,7 @@ char *http_forward_request(const struct http_head *h, const struct http_fwd *f, 
     char stack[FWD_STACK_HEAD];
     struct head_out o = {.cap = h->head_len + 8192};
     const struct http_header *upgrade = f->upgrade ? http_find_header(h, "upgrade") : NULL;
+    bool has_conn = has_connection(h);
     char *head;
 
     /* Usual heads: the exact size (a few hundred bytes, a fast allocation), not head + 8 KiB. */
@@ -156,7 +178,7 @@ char *http_forward_request(const struct http_head *h, const struct http_fwd *f, 
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct http_header *hd = &h->headers[i];
 
-        if (is_hop_by_hop(hd->name) || is_nominated(h, hd->name))
+        if (is_hop_by_hop(hd->name) || is_nominated(h, has_conn, hd->name))
             continue;
         if (f->add_forwarded && is_forwarded_header(hd->name))
             continue;
@@ -218,7 +240,7 @@ int http_forward_response(struct evbuffer *out, const struct http_head *h,
                (x->set_cookie ? strlen(x->set_cookie) : 0) + (x->hsts ? strlen(x->hsts) : 0),
     };
     bool upgrading = h->status == 101;
-    bool has_hsts = false;
+    bool has_conn = has_connection(h), has_hsts = false;
     int r;
 
     o.buf = o.cap <= sizeof(stack) ? stack : malloc(o.cap);
@@ -235,9 +257,9 @@ int http_forward_response(struct evbuffer *out, const struct http_head *h,
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct http_header *hd = &h->headers[i];
 
-        if (!upgrading && (is_hop_by_hop(hd->name) || is_nominated(h, hd->name)))
+        if (!upgrading && (is_hop_by_hop(hd->name) || is_nominated(h, has_conn, hd->name)))
             continue;
-        if (http_str_eq_nocase(hd->name, "strict-transport-security"))
+        if (NAME_IS(hd->name, "strict-transport-security"))
             has_hsts = true;
         out_hstr(&o, hd->name);
         out_add(&o, ": ", 2);

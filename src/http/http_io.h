@@ -17,6 +17,8 @@ struct evbuffer;
  * event, with one readv() and no ioctl. Callbacks, watermarks, enable and
  * disable work as before. Does nothing for TLS bufferevents, and nothing
  * twice. Call it once the socket is connected (connecting replaces it).
+ * The first call also tells glibc's allocator to keep freed memory (see
+ * http_io.c): bulk bodies allocate and free large buffers at a high rate.
  */
 void http_io_fast_reads(struct bufferevent *bev);
 

@@ -337,9 +337,20 @@ static int client_ip(const struct sockaddr *client, char buf[INET6_ADDRSTRLEN])
     uint8_t a[16];
 
     if (addr_as_v6(client, a)) {
-        if (memcmp(a, v4_mapped, sizeof(v4_mapped)) == 0 &&
-            inet_ntop(AF_INET, a + 12, buf, INET6_ADDRSTRLEN) != NULL)
+        if (memcmp(a, v4_mapped, sizeof(v4_mapped)) == 0) {
+            /* By hand: glibc's inet_ntop goes through sprintf, twice per request. */
+            char *p = buf;
+
+            for (int i = 12; i < 16; i++) {
+                if (a[i] >= 100)
+                    *p++ = (char)('0' + a[i] / 100);
+                if (a[i] >= 10)
+                    *p++ = (char)('0' + a[i] / 10 % 10);
+                *p++ = (char)('0' + a[i] % 10);
+                *p++ = i < 15 ? '.' : '\0';
+            }
             return AF_INET;
+        }
         if (inet_ntop(AF_INET6, a, buf, INET6_ADDRSTRLEN) != NULL)
             return AF_INET6;
     }

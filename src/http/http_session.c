@@ -385,7 +385,7 @@ static int hs_read_head(struct session *s)
     struct evbuffer *in = bufferevent_get_input(s->client.bev);
     size_t max = s->l->http.max_header_bytes;
     size_t len = evbuffer_get_length(in);
-    struct http_head *head;
+    struct http_head head_buf, *head = &head_buf; /* on the stack: no allocation per request */
     const char *p;
     int r;
 
@@ -399,9 +399,7 @@ static int hs_read_head(struct session *s)
     if (len > max + 1)
         len = max + 1;
     p = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
-    head = malloc(sizeof(*head));
-    if (p == NULL || head == NULL) {
-        free(head);
+    if (p == NULL) {
         session_close(s, "out-of-memory");
         return 0;
     }
@@ -412,7 +410,6 @@ static int hs_read_head(struct session *s)
         hs_note_request_line(&h->txn, p, len);
         hs_refuse(s, head->error_status, head->error);
     }
-    free(head);
     return r == HTTP_OK;
 }
 
@@ -637,7 +634,7 @@ static int hs_send_response_head(struct session *s, const struct http_head *rh)
     h->close_after = !t->client_keep_alive || rh->body == HTTP_BODY_UNTIL_CLOSE || !t->req_done ||
                      s->w->stopping || s->conf != s->w->conf;
     if (t->cookie[0] != '\0' &&
-        sticky_set_cookie(&hc->sticky, t->cookie, h->tls, set_cookie, sizeof(set_cookie)) > 0)
+        sticky_memo_set_cookie(&hc->sticky, t->cookie, h->tls, set_cookie, sizeof(set_cookie)) > 0)
         x.set_cookie = set_cookie;
     if (h->tls && hc->hsts != NULL && hc->hsts[0] != '\0')
         x.hsts = hc->hsts;
@@ -659,7 +656,7 @@ static int hs_read_response_head(struct session *s)
     struct http_txn *t = &s->http->txn;
     struct evbuffer *in = bufferevent_get_input(s->server.bev);
     struct http_str method = {t->method, strlen(t->method)};
-    struct http_head *rh = NULL;
+    struct http_head rh_buf, *rh = &rh_buf; /* on the stack: no allocation per response */
     size_t len;
     int r, ret = 0;
 
@@ -669,23 +666,17 @@ static int hs_read_response_head(struct session *s)
         if (len > HTTP_MAX_RESPONSE_HEAD + 1)
             len = HTTP_MAX_RESPONSE_HEAD + 1;
         p = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
-        if (rh == NULL && (rh = malloc(sizeof(*rh))) == NULL) {
-            session_close(s, "out-of-memory");
-            return -1;
-        }
         r = http_parse_response(p, len, HTTP_MAX_RESPONSE_HEAD, method, rh);
         if (r == HTTP_NEED_MORE)
             break;
         if (r == HTTP_ERROR) {
             log_warnx("session %llx: server %s/%s: bad response: %s", (unsigned long long)s->id,
                       s->backend->name, s->srv->name, rh->error);
-            free(rh);
             http_exchange_failed(s, 502, "bad-response");
             return -1;
         }
         if (rh->status == 101) {
             if (!t->upgrade) {
-                free(rh);
                 http_exchange_failed(s, 502, "unexpected-101");
                 return -1;
             }
@@ -694,7 +685,6 @@ static int hs_read_response_head(struct session *s)
             t->resp_head_done = true;
             t->server_keep_alive = false;
             evbuffer_remove_buffer(in, bufferevent_get_output(s->client.bev), rh->head_len);
-            free(rh);
             hs_start_tunnel(s);
             return -1;
         }
@@ -705,13 +695,11 @@ static int hs_read_response_head(struct session *s)
             continue;
         }
         if (hs_send_response_head(s, rh) < 0) {
-            free(rh);
             return -1;
         }
         evbuffer_drain(in, rh->head_len);
         ret = 1;
     }
-    free(rh);
     return ret;
 }
 

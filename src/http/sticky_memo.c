@@ -3,8 +3,9 @@
  * what the value is computed from (key, backend name, server name), not
  * pointers alone: a configuration reload frees servers and may reuse their
  * addresses, and an entry then simply fails to match. Names too long for an
- * entry are never remembered (computed every time). Workers share nothing,
- * hence no lock.
+ * entry are never remembered (computed every time). The last Set-Cookie
+ * line is kept the same way (snprintf per response was the next cost).
+ * Workers share nothing, hence no lock.
  */
 #include <stdbool.h>
 #include <string.h>
@@ -25,6 +26,17 @@ struct memo_slot {
 };
 
 static __thread struct memo_slot memo[MEMO_SLOTS];
+
+/* The last Set-Cookie line made on this thread, and what it was made from. */
+#define MEMO_LINE_MAX 512
+static __thread struct {
+    char cookie[MEMO_NAME_MAX]; /* "" = nothing kept */
+    char value[STICKY_VALUE_LEN + 1];
+    unsigned max_age;
+    bool secure;
+    char line[MEMO_LINE_MAX];
+    int len;
+} memo_line;
 
 static const char *memo_name(const char *name)
 {
@@ -82,4 +94,30 @@ struct server *sticky_memo_lookup(const uint8_t key[STICKY_KEY_LEN], struct back
             found = &b->servers[i];
     }
     return found;
+}
+
+/* See sticky_memo.h. */
+int sticky_memo_set_cookie(const struct sticky_conf *c, const char *value, bool secure, char *out,
+                           size_t outlen)
+{
+    int n;
+
+    if (c->cookie != NULL && value != NULL && memo_line.cookie[0] != '\0' &&
+        memo_line.secure == secure && memo_line.max_age == c->max_age &&
+        (size_t)memo_line.len < outlen && strcmp(memo_line.value, value) == 0 &&
+        strcmp(memo_line.cookie, c->cookie) == 0) {
+        memcpy(out, memo_line.line, (size_t)memo_line.len + 1);
+        return memo_line.len;
+    }
+    n = sticky_set_cookie(c, value, secure, out, outlen);
+    if (n < 0 || n >= MEMO_LINE_MAX || strlen(c->cookie) >= MEMO_NAME_MAX ||
+        strlen(value) > STICKY_VALUE_LEN)
+        return n;
+    strcpy(memo_line.cookie, c->cookie);
+    strcpy(memo_line.value, value);
+    memo_line.max_age = c->max_age;
+    memo_line.secure = secure;
+    memcpy(memo_line.line, out, (size_t)n + 1);
+    memo_line.len = n;
+    return n;
 }

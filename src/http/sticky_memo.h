@@ -7,6 +7,7 @@
 #ifndef TLSGATE_STICKY_MEMO_H
 #define TLSGATE_STICKY_MEMO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,5 +24,12 @@ void sticky_memo_value(const uint8_t key[STICKY_KEY_LEN], const struct backend *
  */
 struct server *sticky_memo_lookup(const uint8_t key[STICKY_KEY_LEN], struct backend *b,
                                   const char *value, size_t len);
+
+/*
+ * As sticky_set_cookie(), from this thread's last line when its inputs
+ * (cookie name, value, max_age, secure) are the same.
+ */
+int sticky_memo_set_cookie(const struct sticky_conf *c, const char *value, bool secure, char *out,
+                           size_t outlen);
 
 #endif

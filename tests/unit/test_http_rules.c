@@ -574,6 +574,9 @@ static void test_xff(void **state)
     assert_string_equal(out, "2001:db8::1");
     http_xff_value(client(&ss, "::ffff:192.0.2.1"), none, false, out, sizeof(out));
     assert_string_equal(out, "192.0.2.1");
+    /* IPv4 is written by hand: one, two and three digits, zero and 255. */
+    http_xff_value(client(&ss, "0.10.100.255"), none, false, out, sizeof(out));
+    assert_string_equal(out, "0.10.100.255");
 
     http_xff_value(client(&ss, "192.0.2.1"), hs("203.0.113.9, 198.51.100.2"), true, out,
                    sizeof(out));

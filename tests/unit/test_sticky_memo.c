@@ -2,7 +2,8 @@
  * The per-thread memo of cookie values answers exactly what sticky_value and
  * sticky_lookup answer: the same values, never a stale one when the key or a
  * name changed behind the same server address (a reload), names too long to
- * remember, and lookups that refuse what sticky_lookup refuses.
+ * remember, and lookups that refuse what sticky_lookup refuses; and the same
+ * Set-Cookie lines as sticky_set_cookie whatever changes between calls.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -169,12 +170,43 @@ static void test_threads(void **state)
     }
 }
 
+/* Every input of the line changes it; a buffer too small is refused even when remembered. */
+static void test_set_cookie(void **state)
+{
+    struct sticky_conf c = {.enabled = true, .cookie = "SRV"};
+    const char *values[] = {"0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"};
+    char got[512], want[512];
+    int n;
+
+    for (int round = 0; round < 2; round++) {
+        for (int v = 0; v < 2; v++) {
+            for (int secure = 0; secure < 2; secure++) {
+                for (unsigned age = 0; age < 2; age++) {
+                    c.max_age = age * 3600;
+                    c.cookie = round == 0 ? "SRV" : "TLSGW";
+                    n = sticky_memo_set_cookie(&c, values[v], secure, got, sizeof(got));
+                    assert_int_equal(n,
+                                     sticky_set_cookie(&c, values[v], secure, want, sizeof(want)));
+                    assert_string_equal(got, want);
+                    n = sticky_memo_set_cookie(&c, values[v], secure, got, sizeof(got));
+                    assert_int_equal(n, (int)strlen(want));
+                    assert_string_equal(got, want);
+                }
+            }
+        }
+    }
+    assert_int_equal(sticky_memo_set_cookie(&c, values[1], true, got, 10), -1);
+    assert_int_equal(sticky_memo_set_cookie(&c, NULL, true, got, sizeof(got)), -1);
+    c.cookie = NULL;
+    assert_int_equal(sticky_memo_set_cookie(&c, values[1], true, got, sizeof(got)), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_value_matches), cmocka_unit_test(test_value_not_stale),
         cmocka_unit_test(test_lookup_finds),  cmocka_unit_test(test_lookup_refuses),
-        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_threads),       cmocka_unit_test(test_set_cookie),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
