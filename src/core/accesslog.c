@@ -201,13 +201,14 @@ void accesslog_passthrough(const struct session *s)
 {
     const struct clienthello *ch = s->hello_parsed ? s->hello : NULL;
     char ts[40], client[ADDR_STRLEN], versions[256];
-    struct line ln = {.n = 0};
+    struct line ln; /* only n is set: zeroing 4 KiB per request would be wasted */
     const char *sni = ch && ch->has_sni ? ch->sni : NULL;
     const char *backend = s->backend ? s->backend->name : NULL;
     const char *server = s->srv ? s->srv->name : NULL;
 
     if (access_fd < 0)
         return;
+    ln.n = 0;
     format_ts(ts, sizeof(ts));
     addr_format((const struct sockaddr *)&s->client_addr, client, sizeof(client));
     versions[0] = '\0';
@@ -262,11 +263,12 @@ static const char *dash(const char *v)
 void accesslog_http(const struct session *s, const struct access_http *a)
 {
     char ts[40], client[ADDR_STRLEN];
-    struct line ln = {.n = 0};
+    struct line ln; /* only n is set: zeroing 4 KiB per request would be wasted */
     const char *mode;
 
     if (access_fd < 0)
         return;
+    ln.n = 0;
     format_ts(ts, sizeof(ts));
     addr_format((const struct sockaddr *)&s->client_addr, client, sizeof(client));
     mode = s->l->mode == MODE_OFFLOAD ? "offload" : s->l->mode == MODE_BRIDGE ? "bridge" : "http";
