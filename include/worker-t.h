@@ -21,10 +21,20 @@ struct cpu_acct;
 
 TAILQ_HEAD(session_list, session);
 
+/* Distinct timer durations a worker keeps as libevent common timeouts (see worker_timer_add). */
+#define WORKER_TIMER_DURATIONS 16
+
 /* Empty pipes a worker keeps for its splice relays; more are closed when returned. */
 #define WORKER_RELAY_PIPES 32
 
 struct worker;
+struct timeval;
+
+/* One timer duration as a libevent common timeout of the worker's base. */
+struct worker_duration {
+    unsigned ms;              /* the duration */
+    const struct timeval *tv; /* libevent's token for it (owned by the base) */
+};
 
 /* Listener callback argument: which listener of which worker accepted. */
 struct accept_ctx {
@@ -85,6 +95,8 @@ struct worker {
     int relay_pipes[WORKER_RELAY_PIPES][2]; /* empty pipes lent to splice relays on need */
     unsigned nrelay_pipes;                  /* how many of relay_pipes are held */
     uint8_t *relay_buf; /* the splice relay's copy buffer for small reads (made on need) */
+    struct worker_duration durations[WORKER_TIMER_DURATIONS]; /* see worker_timer_add */
+    unsigned ndurations;
 };
 
 #endif

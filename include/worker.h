@@ -39,4 +39,13 @@ void worker_session_ended(struct worker *w);
 /* Releases the process and listener connection slots a session held. */
 void worker_release_slot(struct worker *w, struct listener *l);
 
+/*
+ * (Re)arms the timer ev of w's base to fire in ms milliseconds. Every session re-arms its timer
+ * a few times per request, always with one of a handful of durations (the config's timeouts):
+ * those become libevent common timeouts, kept in a queue per duration, so re-arming is a queue
+ * move instead of a heap update. Past WORKER_TIMER_DURATIONS distinct durations (reloads), the
+ * timer goes to the heap as usual.
+ */
+void worker_timer_add(struct worker *w, struct event *ev, unsigned ms);
+
 #endif

@@ -113,9 +113,7 @@ static void session_tls_closing(struct bufferevent *bev)
 
 void session_set_timer(struct session *s, unsigned ms)
 {
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-
-    evtimer_add(s->timer, &tv);
+    worker_timer_add(s->w, s->timer, ms);
 }
 
 void session_touch(struct session *s)

@@ -325,6 +325,29 @@ static void worker_on_notify(evutil_socket_t fd, short what, void *arg)
         worker_stop(w);
 }
 
+void worker_timer_add(struct worker *w, struct event *ev, unsigned ms)
+{
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    unsigned i;
+
+    for (i = 0; i < w->ndurations; i++) {
+        if (w->durations[i].ms == ms) {
+            evtimer_add(ev, w->durations[i].tv);
+            return;
+        }
+    }
+    if (i < WORKER_TIMER_DURATIONS) {
+        const struct timeval *common = event_base_init_common_timeout(w->base, &tv);
+
+        if (common != NULL) {
+            w->durations[w->ndurations++] = (struct worker_duration){.ms = ms, .tv = common};
+            evtimer_add(ev, common);
+            return;
+        }
+    }
+    evtimer_add(ev, &tv);
+}
+
 void worker_session_ended(struct worker *w)
 {
     if (w->stopping && w->nsessions == 0)

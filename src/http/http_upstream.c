@@ -31,7 +31,7 @@
 #include "server_queue.h"
 #include "session.h"
 #include "tls_ctx.h"
-#include "worker-t.h"
+#include "worker.h"
 
 /* Idle connections kept per worker, over all servers. */
 #define POOL_MAX_IDLE 256
@@ -52,6 +52,7 @@ struct pool_conn {
 struct http_pool {
     TAILQ_HEAD(pool_list, pool_conn) idle; /* most recently used first */
     unsigned nidle;
+    struct pool_list spare; /* entries not in use, timer kept: no allocation per request */
 };
 
 /* Frees a server connection; a TLS one is marked shut down so its session stays resumable. */
@@ -64,14 +65,24 @@ static void up_free_bev(struct bufferevent *bev)
     bufferevent_free(bev);
 }
 
+/* pc (out of the idle list) has no connection any more: keep it, with its timer, for the next. */
+static void pool_conn_recycle(struct pool_conn *pc)
+{
+    evtimer_del(pc->timer);
+    config_unref(pc->conf);
+    pc->bev = NULL;
+    pc->srv = NULL;
+    pc->conf = NULL;
+    TAILQ_INSERT_HEAD(&pc->pool->spare, pc, link);
+}
+
+/* Closes an idle connection and recycles its entry. */
 static void pool_conn_free(struct pool_conn *pc)
 {
     TAILQ_REMOVE(&pc->pool->idle, pc, link);
     pc->pool->nidle--;
-    event_free(pc->timer);
     up_free_bev(pc->bev);
-    config_unref(pc->conf);
-    free(pc);
+    pool_conn_recycle(pc);
 }
 
 /* An idle connection got bytes or a close from its server: it is of no use now. */
@@ -112,7 +123,6 @@ static struct pool_conn *pool_take(struct worker *w, const struct server *srv)
 static int pool_put(struct session *s)
 {
     struct worker *w = s->w;
-    struct timeval tv = {.tv_sec = POOL_IDLE_MS / 1000, .tv_usec = (POOL_IDLE_MS % 1000) * 1000};
     struct pool_conn *pc;
 
     if (w->stopping)
@@ -121,16 +131,19 @@ static int pool_put(struct session *s)
         if ((w->pool = calloc(1, sizeof(*w->pool))) == NULL)
             return -1;
         TAILQ_INIT(&w->pool->idle);
+        TAILQ_INIT(&w->pool->spare);
     }
     if (w->pool->nidle >= POOL_MAX_IDLE)
         pool_conn_free(TAILQ_LAST(&w->pool->idle, pool_list));
-    pc = calloc(1, sizeof(*pc));
-    if (pc == NULL)
-        return -1;
-    pc->timer = evtimer_new(w->base, pool_on_timer, pc);
-    if (pc->timer == NULL) {
-        free(pc);
-        return -1;
+    if ((pc = TAILQ_FIRST(&w->pool->spare)) != NULL) {
+        TAILQ_REMOVE(&w->pool->spare, pc, link);
+    } else {
+        if ((pc = calloc(1, sizeof(*pc))) == NULL)
+            return -1;
+        if ((pc->timer = evtimer_new(w->base, pool_on_timer, pc)) == NULL) {
+            free(pc);
+            return -1;
+        }
     }
     pc->bev = s->server.bev;
     pc->srv = s->srv;
@@ -139,7 +152,7 @@ static int pool_put(struct session *s)
     pc->pool = w->pool;
     bufferevent_setcb(pc->bev, pool_on_read, NULL, pool_on_event, pc);
     bufferevent_enable(pc->bev, EV_READ);
-    evtimer_add(pc->timer, &tv);
+    worker_timer_add(w, pc->timer, POOL_IDLE_MS);
     TAILQ_INSERT_HEAD(&w->pool->idle, pc, link);
     w->pool->nidle++;
     return 0;
@@ -153,6 +166,11 @@ void http_pool_free(struct worker *w)
         return;
     while ((pc = TAILQ_FIRST(&w->pool->idle)) != NULL)
         pool_conn_free(pc);
+    while ((pc = TAILQ_FIRST(&w->pool->spare)) != NULL) {
+        TAILQ_REMOVE(&w->pool->spare, pc, link);
+        event_free(pc->timer);
+        free(pc);
+    }
     free(w->pool);
     w->pool = NULL;
 }
@@ -291,9 +309,7 @@ static void up_start(struct session *s, struct server *srv, bool pooled_ok)
         s->server.bev = pc->bev;
         s->http->server_pooled = true;
         s->http->server_tls = pc->tls;
-        event_free(pc->timer);
-        config_unref(pc->conf);
-        free(pc);
+        pool_conn_recycle(pc);
         http_server_connected(s);
         return;
     }
