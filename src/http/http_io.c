@@ -20,6 +20,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/bufferevent_struct.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "http/http_io.h"
 
@@ -164,6 +165,43 @@ void http_io_fast_reads(struct bufferevent *bev)
     event_assign(ev, event_get_base(ev), fd, event_get_events(ev), io_on_readable, bev);
     if (pending)
         event_add(ev, NULL);
+}
+
+/*
+ * Read-ahead on a client TLS connection. bufferevent_openssl reads until
+ * SSL_read has nothing more to give of the record it is in, then waits for
+ * the socket; a further record OpenSSL already holds (read ahead) would
+ * wait there until the client sent more, maybe forever. So whenever the
+ * input changes (libevent read a record, or the engine consumed bytes and
+ * maybe lifted the read watermark), bev's read event is run again while
+ * OpenSSL has bytes pending: libevent's reader then takes them, or does
+ * nothing if reading is off, in which case enabling it kicks again. Each
+ * run either consumes buffered bytes or changes nothing, so it ends.
+ */
+static void io_tls_input_changed(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+                                 void *arg)
+{
+    http_io_tls_kick(arg);
+}
+
+/* See http_io.h. */
+void http_io_tls_read_ahead(struct bufferevent *bev)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+    if (ssl == NULL || event_get_fd(&bev->ev_read) < 0)
+        return;
+    if (evbuffer_add_cb(bufferevent_get_input(bev), io_tls_input_changed, bev) != NULL)
+        SSL_set_read_ahead(ssl, 1);
+}
+
+/* See http_io.h. */
+void http_io_tls_kick(struct bufferevent *bev)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+    if (ssl != NULL && SSL_has_pending(ssl))
+        event_active(&bev->ev_read, EV_READ, 1);
 }
 
 /* See http_io.h. */

@@ -23,6 +23,21 @@ struct evbuffer;
 void http_io_fast_reads(struct bufferevent *bev);
 
 /*
+ * Client TLS bufferevents: OpenSSL reads ahead (one read() per readable
+ * socket instead of a 5-byte record header and then its body), and bev
+ * reads again whenever OpenSSL still holds bytes libevent cannot see: after
+ * its input changed (see http_io.c). Call once, on a TLS bufferevent made
+ * on a socket; does nothing for others.
+ */
+void http_io_tls_read_ahead(struct bufferevent *bev);
+
+/*
+ * Reading on bev was just enabled (or its handshake finished): if OpenSSL
+ * holds bytes read ahead, read them now; the socket may never signal them.
+ */
+void http_io_tls_kick(struct bufferevent *bev);
+
+/*
  * Writes bev's pending output now rather than on the next writable event:
  * a plain socket with one writev(), TLS as full 16 KiB records, each one
  * SSL_write (one record, one write()). When everything went out the write

@@ -131,6 +131,13 @@ static void hs_txn_reset(struct http_sess *h)
     h->txn.rule = -1;
 }
 
+/* Reads the client again (and what OpenSSL already holds of it: see http_io_tls_kick). */
+static void hs_client_read_on(struct session *s)
+{
+    bufferevent_enable(s->client.bev, EV_READ);
+    http_io_tls_kick(s->client.bev);
+}
+
 /* Waits for the next request head: keep-alive deadline until its first byte. */
 static void hs_wait_next(struct session *s)
 {
@@ -140,7 +147,7 @@ static void hs_wait_next(struct session *s)
     h->phase = HTTP_WAIT_HEAD;
     session_set_timer(s, h->nrequests == 0 ? s->conf->timeouts.http_request
                                            : s->conf->timeouts.http_keepalive);
-    bufferevent_enable(s->client.bev, EV_READ);
+    hs_client_read_on(s);
 }
 
 /*
@@ -158,7 +165,7 @@ static void hs_linger(struct session *s)
     evbuffer_drain(bufferevent_get_input(s->client.bev),
                    evbuffer_get_length(bufferevent_get_input(s->client.bev)));
     session_set_timer(s, HTTP_LINGER_MS);
-    bufferevent_enable(s->client.bev, EV_READ);
+    hs_client_read_on(s);
 }
 
 /* The last response is queued: close once it is written. */
@@ -528,7 +535,7 @@ void http_server_connected(struct session *s)
     if (!s->closing && s->server.bev != NULL)
         http_io_flush(s->server.bev);
     if (!t->req_done && !s->closing && h->phase == HTTP_EXCHANGE)
-        bufferevent_enable(s->client.bev, EV_READ);
+        hs_client_read_on(s);
 }
 
 /* The response is complete: log, give the server back, then the next request or close. */
@@ -722,7 +729,7 @@ static void hs_on_server_write(struct bufferevent *bev, void *arg)
     struct http_txn *t = &s->http->txn;
 
     if (s->http->phase == HTTP_EXCHANGE && !t->req_done)
-        bufferevent_enable(s->client.bev, EV_READ);
+        hs_client_read_on(s);
 }
 
 /*
@@ -845,6 +852,7 @@ static void hs_on_client_event(struct bufferevent *bev, short what, void *arg)
     char why[256];
 
     if (what & BEV_EVENT_CONNECTED) {
+        http_io_tls_kick(bev); /* the first request may have come with the handshake's end */
         hs_handshake_done(s);
         return;
     }
@@ -908,6 +916,7 @@ static void hs_open_client(struct session *s, BIO *bio)
             return;
         }
         bufferevent_openssl_set_allow_dirty_shutdown(s->client.bev, 1);
+        http_io_tls_read_ahead(s->client.bev);
         h->phase = HTTP_HANDSHAKE;
         gettimeofday(&h->handshake_started, NULL);
         session_set_timer(s, s->conf->timeouts.handshake);

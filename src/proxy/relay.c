@@ -14,6 +14,7 @@
 #include <event2/event.h>
 #include <event2/util.h>
 
+#include "http/http_io.h"
 #include "log.h"
 #include "proxy_proto.h"
 #include "relay.h"
@@ -76,8 +77,10 @@ static void relay_on_write(struct bufferevent *bev, void *arg)
     session_touch(h->s);
     if (peer->throttled) {
         peer->throttled = false;
-        if (!peer->eof)
+        if (!peer->eof) {
             bufferevent_enable(peer->bev, EV_READ);
+            http_io_tls_kick(peer->bev); /* a tunnelled TLS client may have bytes read ahead */
+        }
     }
     relay_shut_if_drained(h);
     relay_check_done(h->s);
@@ -142,8 +145,10 @@ void relay_tunnel(struct session *s)
     session_touch(s);
     session_set_timer(s, s->conf->timeouts.idle);
     bufferevent_enable(s->server.bev, EV_READ | EV_WRITE);
-    if (!s->client.throttled)
+    if (!s->client.throttled) {
         bufferevent_enable(s->client.bev, EV_READ | EV_WRITE);
+        http_io_tls_kick(s->client.bev);
+    }
 }
 
 void relay_on_timer(struct session *s)
