@@ -161,6 +161,7 @@ static void hs_linger(struct session *s)
     struct http_sess *h = s->http;
 
     h->lingering = true;
+    tls_send_close_notify(h->ssl); /* the response is all written: TLS ends cleanly */
     (void)shutdown(bufferevent_getfd(s->client.bev), SHUT_WR);
     evbuffer_drain(bufferevent_get_input(s->client.bev),
                    evbuffer_get_length(bufferevent_get_input(s->client.bev)));

@@ -366,6 +366,8 @@ static SSL_CTX *ctx_new(struct tls_server *ts, const struct listener *l, struct 
         goto fail;
     }
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    /* One ticket per handshake (OpenSSL sends two): a resumption brings its own new one. */
+    SSL_CTX_set_num_tickets(ctx, 1);
     SSL_CTX_sess_set_cache_size(ctx, TLS_SESSION_CACHE_SIZE);
     SSL_CTX_set_tlsext_servername_callback(ctx, sni_cb);
     SSL_CTX_set_tlsext_servername_arg(ctx, ts);
@@ -671,6 +673,16 @@ void tls_ssl_closing(SSL *ssl)
 {
     if (ssl != NULL)
         SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+}
+
+/* See tls_ctx.h. */
+void tls_send_close_notify(SSL *ssl)
+{
+    if (ssl == NULL || (SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN) || !SSL_is_init_finished(ssl))
+        return;
+    ERR_clear_error();
+    (void)SSL_shutdown(ssl); /* one alert record; a full socket only loses the courtesy */
+    ERR_clear_error();
 }
 
 /* See tls_ctx.h. */

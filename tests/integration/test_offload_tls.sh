@@ -92,6 +92,18 @@ assert_contains "TLS 1.2 session ticket resumes" "$out" "Reused, TLSv1.2"
 out=$(resume -tls1_3)
 assert_contains "TLS 1.3 session ticket resumes" "$out" "Reused, TLSv1.3"
 assert_contains "...and the resumed connection is served" "$out" '"path":"/resume"'
+assert_not_contains "...and ends with close_notify, not a bare FIN" "$out" "unexpected eof"
+
+# A TLS 1.3 client uses a ticket once (RFC 8446, C.4): a resumed connection
+# must bring a new one, or every other reconnection is a full handshake.
+rm -f "$T/sess" "$T/sess2" "$T/sess3"
+for step in "-sess_out $T/sess" "-sess_in $T/sess -sess_out $T/sess2" "-sess_in $T/sess2 -sess_out $T/sess3"; do
+    # shellcheck disable=SC2086 # $step is a list of options
+    printf '%s' "$REQ" | timeout 10 openssl s_client -connect "127.0.0.1:$GW" -servername shop.lab.test \
+        -CAfile "$CERTS/ca.crt" -tls1_3 -ign_eof $step >"$T/chain.out" 2>&1 || true
+done
+assert_contains "TLS 1.3: the ticket a resumed connection got resumes again" "$(cat "$T/chain.out")" \
+    "Reused, TLSv1.3"
 
 # min_version "1.3"
 out=$(sclient "$GW13" -servername www.lab.test -tls1_2)
