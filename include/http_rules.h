@@ -13,11 +13,20 @@
 #include "config-t.h"
 #include "http_parse.h"
 
+/* Room for a path that has to be normalised before rules compare it (see below). */
+#define HTTP_RULES_PATH_MAX 8192
+
 /* What rules look at in one request. Strings point into the request head. */
 struct http_request_view {
     struct http_str method;
-    struct http_str host;  /* Host without port, as sent (compared case-insensitively) */
-    struct http_str path;  /* target up to '?' */
+    struct http_str host; /* Host without port, as sent (compared case-insensitively) */
+    struct http_str path; /* target up to '?' */
+    /* The path as path_prefix rules see it: percent-decoded, "//" merged,
+     * "." and ".." segments removed (RFC 3986, 5.2.4), in the caller's buffer
+     * when that changed anything, else path itself. Why: a deny rule on
+     * /admin must also hold for /%61dmin, //admin and /x/../admin, which
+     * origins commonly serve as /admin. What is forwarded stays as sent. */
+    struct http_str match_path;
     struct http_str query; /* after '?' (without it); len 0 when none */
     /* Whole origin-form target, path and "?query"; but only "/" for an
      * absolute-form target without a path ("http://h?q"): query holds "q". */
@@ -28,17 +37,20 @@ struct http_request_view {
 
 /*
  * Fills v from a parsed request head: splits the target (absolute-form is
- * reduced to its path), strips a ":port" from Host (and [v6] brackets kept).
- * v points into h (and client): it lives no longer than they do.
+ * reduced to its path), strips a ":port" from Host (and [v6] brackets kept),
+ * and normalises the path for matching into buf (buflen bytes) when needed.
+ * v points into h, client and buf: it lives no longer than they do.
+ * Returns 0, or -1 when the path needs normalising and is longer than
+ * buflen (the caller answers 414; v is filled all the same, match_path = path).
  */
-void http_request_view_init(struct http_request_view *v, const struct http_head *h,
-                            const struct sockaddr *client);
+int http_request_view_init(struct http_request_view *v, const struct http_head *h,
+                           const struct sockaddr *client, char *buf, size_t buflen);
 
 /*
  * The first rule of c whose every given match key holds for v, or NULL.
  * *index is set to its position (for the access log "rule" field).
  * host: equal ignoring case (and one trailing dot); path_prefix: byte prefix
- * of path, as sent (no percent-decoding or dot-segment removal); method: equal
+ * of match_path (case-sensitive); method: equal
  * (case-sensitive, methods are); src: client in the CIDR (an IPv4 CIDR also
  * holds for an IPv4-mapped IPv6 client); header: a header of that name (any
  * case) whose value equals exactly. index may be NULL.

@@ -585,6 +585,20 @@ static void check_location(struct vctx *v, const char *base, const char *loc)
     }
 }
 
+/* A path_prefix as requests are compared (http_rules.h: match_path): nothing to decode or merge. */
+static bool prefix_is_normal(const char *p)
+{
+    for (size_t i = 0; p[i] != '\0'; i++) {
+        if (p[i] == '%')
+            return false;
+        if (p[i] == '/' &&
+            (p[i + 1] == '/' || (p[i + 1] == '.' && (p[i + 2] == '/' || p[i + 2] == '\0')) ||
+             (p[i + 1] == '.' && p[i + 2] == '.' && (p[i + 3] == '/' || p[i + 3] == '\0'))))
+            return false;
+    }
+    return true;
+}
+
 /* rules[j].match */
 static void check_match(struct vctx *v, const char *rbase, const struct raw_rule_match_conf *m)
 {
@@ -602,6 +616,11 @@ static void check_match(struct vctx *v, const char *rbase, const struct raw_rule
         verr(v, base, "host", "'%s': %s", m->host, bad);
     if (m->path_prefix != NULL && m->path_prefix[0] != '/')
         verr(v, base, "path_prefix", "'%s' must begin with '/'", m->path_prefix);
+    else if (m->path_prefix != NULL && !prefix_is_normal(m->path_prefix))
+        verr(v, base, "path_prefix",
+             "'%s': write it as rules compare paths: decoded (no %%XX), without '//', "
+             "'.' or '..' segments",
+             m->path_prefix);
     if (m->method != NULL && !is_token(m->method))
         verr(v, base, "method", "'%s' is not an HTTP method", m->method);
     if (m->header != NULL && !is_token(m->header->name))

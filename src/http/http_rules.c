@@ -140,9 +140,82 @@ static const char *absolute_form_rest(struct http_str t, size_t *end_auth)
     return t.p + i;
 }
 
-void http_request_view_init(struct http_request_view *v, const struct http_head *h,
-                            const struct sockaddr *client)
+static int hex_digit(char c)
 {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* The path is already what normalisation would make of it: no '%', no "//", no "/." */
+static bool path_is_normal(struct http_str p)
+{
+    for (size_t i = 0; i < p.len; i++) {
+        if (p.p[i] == '%')
+            return false;
+        if (p.p[i] == '/' && i + 1 < p.len && (p.p[i + 1] == '/' || p.p[i + 1] == '.'))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Percent-decodes p into out (a malformed escape is kept as it is), then
+ * rewrites out in place segment by segment: empty and "." segments dropped,
+ * ".." drops the segment before it (never above the root), a trailing slash
+ * kept ("/a/b/.." is "/a/"). Returns the length, never more than p.len.
+ * p starts with '/' (so does out: a decoded "%2F" is a '/' like any other).
+ */
+static size_t normalise_path(struct http_str p, char *out)
+{
+    size_t len = 0, r = 0, w = 0;
+    bool trailing = false;
+
+    for (size_t i = 0; i < p.len; i++) {
+        int hi, lo;
+
+        if (p.p[i] == '%' && i + 2 < p.len && (hi = hex_digit(p.p[i + 1])) >= 0 &&
+            (lo = hex_digit(p.p[i + 2])) >= 0) {
+            out[len++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            out[len++] = p.p[i];
+        }
+    }
+    /* Each turn takes one segment: out[r] is the '/' before it. */
+    while (r < len) {
+        size_t seg = r + 1, end = seg, n;
+
+        while (end < len && out[end] != '/')
+            end++;
+        n = end - seg;
+        trailing = false;
+        if (n == 0 || (n == 1 && out[seg] == '.')) {
+            trailing = true;
+        } else if (n == 2 && out[seg] == '.' && out[seg + 1] == '.') {
+            while (w > 0 && out[w - 1] != '/')
+                w--;
+            if (w > 0)
+                w--;
+            trailing = true;
+        } else {
+            out[w++] = '/';
+            memmove(out + w, out + seg, n);
+            w += n;
+        }
+        r = end;
+    }
+    if (trailing || w == 0)
+        out[w++] = '/';
+    return w;
+}
+
+int http_request_view_init(struct http_request_view *v, const struct http_head *h,
+                           const struct sockaddr *client, char *buf, size_t buflen)
+{
+    int rc = 0;
+
     struct http_str t = h->target;
     const char *rest, *q;
     size_t end_auth;
@@ -162,11 +235,12 @@ void http_request_view_init(struct http_request_view *v, const struct http_head 
             /* No path: "/" it is. uri cannot hold "/?q" (not in the buffer);
              * http_redirect_expand adds the query back for {uri}. */
             v->path = rules_str(http_root, 1);
+            v->match_path = v->path;
             v->uri = v->path;
             v->query = rules_str(http_empty, 0);
             if (t.len > 0 && t.p[0] == '?')
                 v->query = rules_str(t.p + 1, t.len - 1);
-            return;
+            return 0;
         }
     }
     v->uri = t;
@@ -178,6 +252,14 @@ void http_request_view_init(struct http_request_view *v, const struct http_head 
         v->path = rules_str(t.p, (size_t)(q - t.p));
         v->query = rules_str(q + 1, t.len - v->path.len - 1);
     }
+    v->match_path = v->path;
+    if (v->path.len > 0 && v->path.p[0] == '/' && !path_is_normal(v->path)) {
+        if (v->path.len <= buflen)
+            v->match_path = rules_str(buf, normalise_path(v->path, buf));
+        else
+            rc = -1;
+    }
+    return rc;
 }
 
 /* Host equality ignoring case and one trailing dot (config hosts have none). */
@@ -265,7 +347,7 @@ static bool rule_holds(const struct rule_match *m, const struct http_request_vie
 {
     if (m->host != NULL && !match_host(v->host, m->host))
         return false;
-    if (m->path_prefix != NULL && !match_prefix(v->path, m->path_prefix))
+    if (m->path_prefix != NULL && !match_prefix(v->match_path, m->path_prefix))
         return false;
     if (m->method != NULL && !match_exact(v->method, m->method))
         return false;

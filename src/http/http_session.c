@@ -303,7 +303,8 @@ static void hs_handle_request(struct session *s, const struct http_head *head)
     const struct rule *rule;
     struct server *srv;
     size_t rule_index;
-    char location[2048];
+    bool path_ok;
+    char location[2048], match_path[HTTP_RULES_PATH_MAX];
     struct http_fwd fwd = {
         .client = (struct sockaddr *)&s->client_addr,
         .proto = h->tls ? "https" : "http",
@@ -316,9 +317,16 @@ static void hs_handle_request(struct session *s, const struct http_head *head)
     hs_copy(t->method, sizeof(t->method), head->method);
     hs_copy(t->path, sizeof(t->path), head->target);
     hs_take_framing(t, head);
-    http_request_view_init(&view, head, (struct sockaddr *)&s->client_addr);
+    path_ok = http_request_view_init(&view, head, (struct sockaddr *)&s->client_addr, match_path,
+                                     sizeof(match_path)) == 0;
     hs_copy(t->host, sizeof(t->host), view.host);
     fwd.upgrade = t->upgrade;
+    if (!path_ok && hc->nrules > 0) {
+        /* Rules could not see this path as the origin may: refuse rather than guess. */
+        evbuffer_drain(in, head->head_len);
+        hs_local_reply(s, 414, NULL, "uri-too-long", true);
+        return;
+    }
 
     rule = http_rules_match(hc, &view, &rule_index);
     if (rule != NULL)

@@ -112,6 +112,13 @@ line=$(access_line '"path":"/admin/users"')
 assert_contains "deny logged with its rule" "$line" '"status":403,"rule":0,"rule_action":"deny"'
 assert_contains "deny logged without a backend" "$line" '"backend":null'
 assert_eq "a denied request never reaches a server" 0 "$(origin_served web1 /admin)"
+# ... nor one that spells the path another way an origin would serve as /admin
+for path in /%61dmin/users //admin /x/../admin /static/%2e%2e/admin; do
+    assert_eq "deny by path_prefix holds for $path" 403 \
+        "$(req www.lab.test "$GW" "$path" --path-as-is)"
+done
+assert_eq "none of them reached a server" 0 "$(grep -ciE 'admin|%2e' "$T/origin-web1.log" || true)"
+assert_eq "a path that only looks alike is forwarded" 200 "$(req www.lab.test "$GW" /x/admin)"
 
 # deny by source CIDR: 127.0.0.1 is in 127.0.0.0/8, not in 10.0.0.0/8
 assert_eq "deny by src CIDR: configured status 451" 451 "$(req www.lab.test "$GW" /internal/x)"

@@ -802,32 +802,33 @@ static void test_tls_checks(void **state)
 static void test_rules(void **state)
 {
     struct config_errors errs = load_fail(
-        MIN_BACKEND "listeners:\n"
-                    "  - name: web\n"
-                    "    bind: 127.0.0.1:8080\n"
-                    "    mode: http\n"
-                    "    http:\n"
-                    "      max_header_bytes: 0\n" /* 10 */
-                    "      sticky: { cookie: \"a b\", secret_file: @DIR@/nope }\n"
-                    "      rules:\n"
-                    "        - { match: { path_prefix: /a }, action: redirect }\n" /* 13 */
-                    "        - { match: { path_prefix: /b }, action: forward }\n"  /* 14 */
-                    "        - { match: { path_prefix: /c }, action: deny, status: 302 }\n"
-                    "        - match: { path_prefix: /d }\n" /* 16 */
-                    "          action: redirect\n"
-                    "          location: \"https://x{nope}\"\n" /* 18 */
-                    "          status: 200\n"                   /* 19 */
-                    "        - match: { src: 10.0.0.0/33 }\n"   /* 20 */
-                    "          action: deny\n"
-                    "          backend: web\n" /* 22 */
-                    "        - match: { src: 300.1.1.1, path_prefix: x, method: \"G T\" }\n"
-                    "          action: forward\n"
-                    "          backend: web\n"
-                    "          status: 200\n" /* 26 */
-                    "        - match: { header: { name: \"X:Y\", value: \"1\" } }\n"
-                    "          action: deny\n"
-                    "        - action: deny\n"   /* 29 */
-                    "        - action: deny\n"); /* 30 */
+        MIN_BACKEND
+        "listeners:\n"
+        "  - name: web\n"
+        "    bind: 127.0.0.1:8080\n"
+        "    mode: http\n"
+        "    http:\n"
+        "      max_header_bytes: 0\n" /* 10 */
+        "      sticky: { cookie: \"a b\", secret_file: @DIR@/nope }\n"
+        "      rules:\n"
+        "        - { match: { path_prefix: /a }, action: redirect }\n" /* 13 */
+        "        - { match: { path_prefix: /b }, action: forward }\n"  /* 14 */
+        "        - { match: { path_prefix: /c }, action: deny, status: 302 }\n"
+        "        - match: { path_prefix: /d }\n" /* 16 */
+        "          action: redirect\n"
+        "          location: \"https://x{nope}\"\n" /* 18 */
+        "          status: 200\n"                   /* 19 */
+        "        - match: { src: 10.0.0.0/33 }\n"   /* 20 */
+        "          action: deny\n"
+        "          backend: web\n" /* 22 */
+        "        - match: { src: 300.1.1.1, path_prefix: x, method: \"G T\" }\n"
+        "          action: forward\n"
+        "          backend: web\n"
+        "          status: 200\n" /* 26 */
+        "        - match: { header: { name: \"X:Y\", value: \"1\" }, path_prefix: /a/../b }\n"
+        "          action: deny\n"
+        "        - action: deny\n"   /* 29 */
+        "        - action: deny\n"); /* 30 */
 
     expect_error(&errs, "10:7: listeners[0].http.max_header_bytes: 0 is not in 1..1048576");
     expect_error(&errs, "11:17: listeners[0].http.sticky.cookie: 'a b' is not a cookie name");
@@ -856,7 +857,10 @@ static void test_rules(void **state)
                         "header name");
     expect_error(&errs, "30:11: listeners[0].http.rules[8]: never reached (nor the rules after "
                         "it): rules[7] before it matches every request");
-    assert_int_equal(errs.n, 16);
+    expect_error(&errs, "27:57: listeners[0].http.rules[6].match.path_prefix: '/a/../b': write "
+                        "it as rules compare paths: decoded (no %XX), without '//', '.' or '..' "
+                        "segments");
+    assert_int_equal(errs.n, 17);
     config_errors_free(&errs);
 }
 

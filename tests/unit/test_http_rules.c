@@ -21,6 +21,9 @@
 
 #include "http_rules.h"
 
+/* Where views put a normalised path (see http_request_view_init). */
+static char pathbuf[HTTP_RULES_PATH_MAX];
+
 static struct http_str hs(const char *s)
 {
     struct http_str r = {s, strlen(s)};
@@ -106,7 +109,7 @@ static bool holds(const struct rule *r, const struct http_head *h, const char *i
     size_t index = 99;
     const struct rule *got;
 
-    http_request_view_init(&v, h, ip != NULL ? client(&ss, ip) : NULL);
+    http_request_view_init(&v, h, ip != NULL ? client(&ss, ip) : NULL, pathbuf, sizeof(pathbuf));
     got = http_rules_match(&c, &v, &index);
     if (got != NULL)
         assert_int_equal(index, 0);
@@ -131,7 +134,7 @@ static void test_view_origin_form(void **state)
     const struct sockaddr *cl = client(&ss, "192.0.2.1");
 
     head_init(&h, "GET", "/a/b?x=1&y=?", "A.Test:8443");
-    http_request_view_init(&v, &h, cl);
+    http_request_view_init(&v, &h, cl, pathbuf, sizeof(pathbuf));
     assert_str(v.method, "GET");
     assert_str(v.host, "A.Test");
     assert_str(v.path, "/a/b");
@@ -141,20 +144,20 @@ static void test_view_origin_form(void **state)
     assert_ptr_equal(v.client, cl);
 
     head_init(&h, "GET", "/plain", "a.test");
-    http_request_view_init(&v, &h, cl);
+    http_request_view_init(&v, &h, cl, pathbuf, sizeof(pathbuf));
     assert_str(v.path, "/plain");
     assert_str(v.query, "");
     assert_non_null(v.query.p);
     assert_str(v.uri, "/plain");
 
     head_init(&h, "GET", "/p?", "a.test");
-    http_request_view_init(&v, &h, cl);
+    http_request_view_init(&v, &h, cl, pathbuf, sizeof(pathbuf));
     assert_str(v.path, "/p");
     assert_str(v.query, "");
     assert_str(v.uri, "/p?");
 
     head_init(&h, "OPTIONS", "*", "a.test");
-    http_request_view_init(&v, &h, cl);
+    http_request_view_init(&v, &h, cl, pathbuf, sizeof(pathbuf));
     assert_str(v.path, "*");
     assert_str(v.uri, "*");
 }
@@ -166,20 +169,20 @@ static void test_view_host(void **state)
     struct http_request_view v;
 
     head_init(&h, "GET", "/", "[::1]:8443");
-    http_request_view_init(&v, &h, NULL);
+    http_request_view_init(&v, &h, NULL, pathbuf, sizeof(pathbuf));
     assert_str(v.host, "[::1]");
 
     head_init(&h, "GET", "/", "[2001:db8::1]");
-    http_request_view_init(&v, &h, NULL);
+    http_request_view_init(&v, &h, NULL, pathbuf, sizeof(pathbuf));
     assert_str(v.host, "[2001:db8::1]");
 
     head_init(&h, "GET", "/", "192.0.2.7:80");
-    http_request_view_init(&v, &h, NULL);
+    http_request_view_init(&v, &h, NULL, pathbuf, sizeof(pathbuf));
     assert_str(v.host, "192.0.2.7");
 
     head_init(&h, "GET", "/", NULL);
     h.version_minor = 0;
-    http_request_view_init(&v, &h, NULL);
+    http_request_view_init(&v, &h, NULL, pathbuf, sizeof(pathbuf));
     assert_int_equal(v.host.len, 0);
     assert_non_null(v.host.p);
 }
@@ -192,21 +195,21 @@ static void test_view_absolute_form(void **state)
     char out[128];
 
     head_init(&h, "GET", "http://a.test:8080/p/q?x=1", "a.test:8080");
-    http_request_view_init(&v, &h, NULL);
+    http_request_view_init(&v, &h, NULL, pathbuf, sizeof(pathbuf));
     assert_str(v.host, "a.test");
     assert_str(v.path, "/p/q");
     assert_str(v.query, "x=1");
     assert_str(v.uri, "/p/q?x=1");
 
     head_init(&h, "GET", "HTTPS://a.test", "a.test");
-    http_request_view_init(&v, &h, NULL);
+    http_request_view_init(&v, &h, NULL, pathbuf, sizeof(pathbuf));
     assert_str(v.path, "/");
     assert_str(v.uri, "/");
     assert_str(v.query, "");
 
     /* The query survives into {uri} though uri itself cannot hold "/?x=1". */
     head_init(&h, "GET", "http://a.test?x=1", "a.test");
-    http_request_view_init(&v, &h, NULL);
+    http_request_view_init(&v, &h, NULL, pathbuf, sizeof(pathbuf));
     assert_str(v.path, "/");
     assert_str(v.query, "x=1");
     assert_int_equal(http_redirect_expand("https://b.test{uri}", &v, out, sizeof(out)), 19);
@@ -224,14 +227,14 @@ static void test_view_from_parser(void **state)
     struct http_request_view v;
 
     assert_int_equal(http_parse_request(req, sizeof(req) - 1, 16384, &h), HTTP_OK);
-    http_request_view_init(&v, &h, NULL);
+    http_request_view_init(&v, &h, NULL, pathbuf, sizeof(pathbuf));
     assert_str(v.host, "old.lab.test");
     assert_str(v.path, "/x");
     assert_str(v.query, "y=2");
     assert_str(v.uri, "/x?y=2");
 
     assert_int_equal(http_parse_request(req10, sizeof(req10) - 1, 16384, &h), HTTP_OK);
-    http_request_view_init(&v, &h, NULL);
+    http_request_view_init(&v, &h, NULL, pathbuf, sizeof(pathbuf));
     assert_str(v.host, "[::1]");
     assert_str(v.path, "/");
 }
@@ -277,6 +280,82 @@ static void test_match_path_prefix(void **state)
     assert_false(holds_target(&r, "GET", "http://a.test"));
     assert_true(holds_target(&api, "GET", "/api/v1"));
     assert_false(holds_target(&api, "GET", "/api"));
+}
+
+/* The path rules compare, for one target (as a C string). */
+static const char *match_path_of(const char *target)
+{
+    static char out[HTTP_RULES_PATH_MAX + 1];
+    struct http_head h;
+    struct http_request_view v;
+
+    head_init(&h, "GET", target, "a.test");
+    assert_int_equal(http_request_view_init(&v, &h, NULL, pathbuf, sizeof(pathbuf)), 0);
+    memcpy(out, v.match_path.p, v.match_path.len);
+    out[v.match_path.len] = '\0';
+    return out;
+}
+
+/*
+ * path_prefix compares the path an origin would serve: percent-decoded, "//"
+ * merged, dot-segments removed. Otherwise a deny rule on /admin lets
+ * /%61dmin, //admin or /x/../admin through to an origin that serves /admin.
+ */
+static void test_match_path_normalised(void **state)
+{
+    struct rule r = {.match.path_prefix = "/admin"};
+    static const char *const bypasses[] = {
+        "/%61dmin",
+        "/%61%64%6D%69%6E/x",
+        "//admin",
+        "///admin/",
+        "/./admin",
+        "/x/../admin",
+        "/x/%2e%2e/admin",
+        "/%2fadmin",
+        "/a/b/../../admin",
+        "/../admin",
+        "http://a.test//admin",
+        "/admin/./../admin",
+    };
+
+    for (size_t i = 0; i < sizeof(bypasses) / sizeof(bypasses[0]); i++) {
+        print_message("target %s\n", bypasses[i]);
+        assert_true(holds_target(&r, "GET", bypasses[i]));
+    }
+    assert_false(holds_target(&r, "GET", "/x/admin"));
+    assert_false(holds_target(&r, "GET", "/admin/.."));
+    assert_false(holds_target(&r, "GET", "/%41dmin")); /* decoding keeps case */
+    assert_false(holds_target(&r, "GET", "/x?/%61dmin"));
+
+    assert_string_equal(match_path_of("/a/b/c"), "/a/b/c"); /* unchanged: no copy */
+    assert_string_equal(match_path_of("/a//b/./c/"), "/a/b/c/");
+    assert_string_equal(match_path_of("/a/b/.."), "/a/");
+    assert_string_equal(match_path_of("/a/b/."), "/a/b/");
+    assert_string_equal(match_path_of("/.."), "/");
+    assert_string_equal(match_path_of("/../../"), "/");
+    assert_string_equal(match_path_of("/%zz/%4"), "/%zz/%4"); /* malformed escapes kept */
+    assert_string_equal(match_path_of("/a%20b?q=%2e%2e"), "/a b");
+    assert_string_equal(match_path_of("/.hidden/..x"), "/.hidden/..x");
+    assert_string_equal(match_path_of("*"), "*");
+}
+
+/* A path that needs normalising and does not fit the buffer: -1 (the gateway answers 414). */
+static void test_match_path_too_long(void **state)
+{
+    static char target[HTTP_RULES_PATH_MAX + 16];
+    struct http_head h;
+    struct http_request_view v;
+
+    memset(target, 'a', sizeof(target) - 1);
+    target[0] = '/';
+    target[sizeof(target) - 1] = '\0';
+    head_init(&h, "GET", target, "a.test");
+    assert_int_equal(http_request_view_init(&v, &h, NULL, pathbuf, sizeof(pathbuf)), 0);
+    target[1] = '/'; /* "//aaa...": now it needs normalising */
+    head_init(&h, "GET", target, "a.test");
+    assert_int_equal(http_request_view_init(&v, &h, NULL, pathbuf, sizeof(pathbuf)), -1);
+    assert_int_equal(v.match_path.len, v.path.len);
 }
 
 /* method: exact, case-sensitive. */
@@ -436,17 +515,17 @@ static void test_match_order(void **state)
     size_t index = 99;
 
     head_init(&h, "GET", "/admin/open", "old.lab.test");
-    http_request_view_init(&v, &h, NULL);
+    http_request_view_init(&v, &h, NULL, pathbuf, sizeof(pathbuf));
     assert_ptr_equal(http_rules_match(&c, &v, &index), &rules[0]);
     assert_int_equal(index, 0);
 
     head_init(&h, "GET", "/x", "old.lab.test");
-    http_request_view_init(&v, &h, NULL);
+    http_request_view_init(&v, &h, NULL, pathbuf, sizeof(pathbuf));
     assert_ptr_equal(http_rules_match(&c, &v, &index), &rules[1]);
     assert_int_equal(index, 1);
 
     head_init(&h, "GET", "/x", "new.lab.test");
-    http_request_view_init(&v, &h, NULL);
+    http_request_view_init(&v, &h, NULL, pathbuf, sizeof(pathbuf));
     assert_ptr_equal(http_rules_match(&c, &v, &index), &rules[3]);
     assert_int_equal(index, 3);
     assert_ptr_equal(http_rules_match(&c, &v, NULL), &rules[3]);
@@ -466,7 +545,7 @@ static int expand(const char *tmpl, const char *target, const char *host, char *
     struct http_request_view v;
 
     head_init(&h, "GET", target, host);
-    http_request_view_init(&v, &h, NULL);
+    http_request_view_init(&v, &h, NULL, pathbuf, sizeof(pathbuf));
     return http_redirect_expand(tmpl, &v, out, outlen);
 }
 
@@ -682,6 +761,8 @@ int main(void)
         cmocka_unit_test(test_view_from_parser),
         cmocka_unit_test(test_match_host),
         cmocka_unit_test(test_match_path_prefix),
+        cmocka_unit_test(test_match_path_normalised),
+        cmocka_unit_test(test_match_path_too_long),
         cmocka_unit_test(test_match_method),
         cmocka_unit_test(test_match_src_v4),
         cmocka_unit_test(test_match_src_v6),
