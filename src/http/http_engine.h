@@ -98,6 +98,8 @@ struct http_sess {
     struct timeval handshake_started;
     bool server_pooled; /* s->server came from the pool */
     bool server_tls;    /* s->server.bev is a TLS bufferevent */
+    bool server_pp_tls; /* s->server.bev is the plain TCP connect of a TLS server that gets a
+                           PROXY header first; TLS starts on it once connected */
     bool close_after;   /* close once the current response is out */
     bool lingering;     /* closing: our FIN is sent, discarding what the client still sends */
 };

@@ -10,10 +10,13 @@
  * pool, most recently used first; a pooled connection that the server closes
  * or writes to is dropped. The pool belongs to one worker: no locks.
  */
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -187,7 +190,7 @@ void http_upstream_release(struct session *s, bool reusable)
         up_free_bev(s->server.bev);
     s->server.bev = NULL;
     s->server.eof = s->server.shut_wr = s->server.throttled = false;
-    s->http->server_pooled = s->http->server_tls = false;
+    s->http->server_pooled = s->http->server_tls = s->http->server_pp_tls = false;
     if (srv != NULL) {
         atomic_fetch_sub(&srv->active, 1);
         server_queue_kick(s->w);
@@ -247,6 +250,49 @@ static void up_failed(struct session *s, const char *why, unsigned status)
     up_start(s, next, true);
 }
 
+static void up_on_event(struct bufferevent *bev, short what, void *arg);
+
+/*
+ * A TLS server that wants the PROXY header: the TCP connection is up, so the
+ * header goes out now on the raw socket (a new connection's buffer takes it
+ * whole), and TLS starts on the same socket: the plain bufferevent hands
+ * over a duplicate of its descriptor and is freed (closing its own).
+ * Returns 0, or -1 with s->server.bev still the plain one.
+ */
+static int up_start_tls_after_proxy(struct session *s)
+{
+    struct bufferevent *plain = s->server.bev, *tls;
+    evutil_socket_t fd = bufferevent_getfd(plain);
+    uint8_t hdr[PP_HDR_MAX];
+    SSL *ssl;
+    int n, fd2;
+
+    n = pp_build(s->backend->proxy_protocol, (struct sockaddr *)&s->client_addr,
+                 (struct sockaddr *)&s->local, hdr, sizeof(hdr));
+    if (n < 0 || send(fd, hdr, (size_t)n, MSG_NOSIGNAL) != n)
+        return -1;
+    if ((ssl = tls_client_ssl_new(s->backend, s->srv)) == NULL)
+        return -1;
+    if ((fd2 = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+        SSL_free(ssl);
+        return -1;
+    }
+    tls = bufferevent_openssl_socket_new(s->w->base, fd2, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                         BEV_OPT_CLOSE_ON_FREE);
+    if (tls == NULL) {
+        SSL_free(ssl);
+        close(fd2);
+        return -1;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
+    bufferevent_setcb(tls, NULL, NULL, up_on_event, s);
+    bufferevent_free(plain);
+    s->server.bev = tls;
+    s->http->server_pp_tls = false;
+    s->http->server_tls = true;
+    return 0;
+}
+
 static void up_on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct session *s = arg;
@@ -255,6 +301,11 @@ static void up_on_event(struct bufferevent *bev, short what, void *arg)
 
     if (what & BEV_EVENT_CONNECTED) {
         (void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (s->http->server_pp_tls) {
+            if (up_start_tls_after_proxy(s) < 0)
+                up_failed(s, "cannot send the PROXY header and start TLS", 502);
+            return; /* the TLS handshake's end comes back here */
+        }
         if (s->http->server_tls)
             tls_client_save_session(s->backend, s->srv, bufferevent_openssl_get_ssl(bev));
         health_report_connect(s->srv, true);
@@ -280,15 +331,8 @@ static int up_send_proxy_header(struct session *s)
     uint8_t hdr[PP_HDR_MAX];
     int n;
 
-    if (s->backend->proxy_protocol == PP_OFF)
-        return 0;
-    if (s->http->server_tls) {
-        /* It would have to go before the TLS bytes, on the raw socket: not done yet. */
-        log_warnx("session %llx: backend %s: PROXY protocol toward TLS servers is not "
-                  "supported; sending none",
-                  (unsigned long long)s->id, s->backend->name);
-        return 0;
-    }
+    if (s->backend->proxy_protocol == PP_OFF || s->http->server_pp_tls)
+        return 0; /* (a TLS server gets it once connected: up_start_tls_after_proxy) */
     n = pp_build(s->backend->proxy_protocol, (struct sockaddr *)&s->client_addr,
                  (struct sockaddr *)&s->local, hdr, sizeof(hdr));
     if (n < 0)
@@ -314,7 +358,11 @@ static void up_start(struct session *s, struct server *srv, bool pooled_ok)
         return;
     }
     s->attempts++;
-    if (b->tls.enabled) {
+    if (b->tls.enabled && b->proxy_protocol != PP_OFF) {
+        /* The PROXY header goes before TLS: connect plain first (up_start_tls_after_proxy). */
+        s->server.bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+        s->http->server_pp_tls = true;
+    } else if (b->tls.enabled) {
         SSL *ssl = tls_client_ssl_new(b, srv);
 
         if (ssl == NULL) {

@@ -34,6 +34,10 @@ backends:
   - name: trusting
     tls: { verify: false, sni: web.lab.test }
     servers: [ { name: impostor2, address: 127.0.0.1:$P_WRONG } ]
+  - name: withproxy
+    proxy_protocol: v2
+    tls: { ca: $CERTS/ca.crt, sni: web.lab.test }
+    servers: [ { name: secure2, address: 127.0.0.1:$P_OK } ]
 listeners:
   - name: bridge
     bind: 127.0.0.1:$GW
@@ -51,6 +55,9 @@ listeners:
         - match: { host: trusting.lab.test }
           action: forward
           backend: trusting
+        - match: { host: proxy.lab.test }
+          action: forward
+          backend: withproxy
         - match: { path_prefix: /admin }
           action: deny
       default_backend: secure
@@ -100,6 +107,14 @@ check "...and the log says why" grep -qiE 'self1.*(verify|issuer|self[- ]signed)
 body=$(gw_curl trusting.lab.test "$GW" /t)
 assert_eq "verify: false accepts the same server" impostor "$(json_get "$body" origin)"
 check "...still over TLS" test -n "$(json_get "$body" tls)"
+
+# PROXY protocol toward a TLS server: the header on the raw connection, then TLS.
+body=$(gw_curl proxy.lab.test "$GW" /pp)
+assert_eq "PROXY v2 then TLS: the origin answers" secure1 "$(json_get "$body" origin)"
+proxy=$(json_get "$body" proxy)
+assert_eq "...and got the PROXY header with the client's address" "2 127.0.0.1" \
+    "$(json_path "$proxy" 'str(d["version"]) + " " + d["src"].rsplit(":", 1)[0]')"
+check "...before a verified TLS session" test -n "$(json_get "$body" tls)"
 
 end_gateway
 finish
