@@ -201,8 +201,10 @@ wait_lines 20
 check "before: both servers take the load" bash -c \
     "grep -q ' web1$' '$T/load.log' && grep -q ' web2$' '$T/load.log'"
 
-{ kill -KILL "$ORIGIN_PID_web1" && wait "$ORIGIN_PID_web1"; } 2>/dev/null || true
+# Counted before the kill: the request web1 is answering fails at once, and
+# its line must fall after killed_at (counting after the kill raced with it).
 killed_at=$(wc -l <"$T/load.log")
+{ kill -KILL "$ORIGIN_PID_web1" && wait "$ORIGIN_PID_web1"; } 2>/dev/null || true
 wait_for_log "$T/gateway.log" "server web1 (127.0.0.1:$P1) is DOWN" 10
 down_at=$(wc -l <"$T/load.log")
 wait_lines 40
