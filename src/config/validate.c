@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -95,11 +96,19 @@ static bool unset(const char *s)
     return s == NULL || *s == '\0';
 }
 
-/* Reports a file that cannot be read. Never opens it: keys are read later, once. */
+/*
+ * Reports a file that cannot be read, or is not a regular file (opening a
+ * FIFO would block the loader, a device would be read without end). Never
+ * opens it: keys are read later, once.
+ */
 static void check_file(struct vctx *v, const char *base, const char *key, const char *file)
 {
+    struct stat st;
+
     if (access(file, R_OK) < 0)
         verr(v, base, key, "cannot read '%s': %s", file, strerror(errno));
+    else if (stat(file, &st) == 0 && !S_ISREG(st.st_mode))
+        verr(v, base, key, "cannot read '%s': not a regular file", file);
 }
 
 /* Reports a name with characters other than letters, digits, - _ . : */

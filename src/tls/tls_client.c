@@ -112,6 +112,7 @@ void tls_client_build(struct backend *b, size_t i, struct tls_report *r)
 {
     static const unsigned char alpn[] = "\x08http/1.1";
     struct tls_client *tc = calloc(1, sizeof(*tc));
+    const char *problem;
     char base[64], key[80], why[256];
 
     snprintf(base, sizeof(base), "backends[%zu].tls", i);
@@ -130,6 +131,11 @@ void tls_client_build(struct backend *b, size_t i, struct tls_report *r)
     }
     SSL_CTX_set_options(tc->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_mode(tc->ctx, SSL_MODE_RELEASE_BUFFERS);
+    if (b->tls.ca != NULL && (problem = tls_pem_file_problem(b->tls.ca)) != NULL) {
+        snprintf(key, sizeof(key), "%s.ca", base);
+        tls_report(r, key, "cannot load CA certificates '%s': %s", b->tls.ca, problem);
+        goto fail;
+    }
     if (b->tls.ca != NULL && SSL_CTX_load_verify_locations(tc->ctx, b->tls.ca, NULL) != 1) {
         snprintf(key, sizeof(key), "%s.ca", base);
         tls_report(r, key, "cannot load CA certificates '%s': %s", b->tls.ca,

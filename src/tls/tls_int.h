@@ -32,6 +32,15 @@ void tls_report(struct tls_report *r, const char *keypath, const char *fmt, ...)
  */
 char *tls_ssl_reason(char *buf, size_t len);
 
+/*
+ * Why the PEM file at path cannot be read (a reason to print), or NULL when
+ * it is a regular file of at most TLS_PEM_MAX bytes. Checked before OpenSSL
+ * opens it: a FIFO would block the loader forever, a device or a huge file
+ * would be read to its end.
+ */
+#define TLS_PEM_MAX (1024 * 1024)
+const char *tls_pem_file_problem(const char *path);
+
 /* tls_server.c: builds l->tls_server; problems go to r under "listeners[i].tls". */
 void tls_server_build(struct listener *l, struct tls_report *r);
 void tls_server_free(struct tls_server *ts);

@@ -19,6 +19,7 @@
  * ticket_key_file is set.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "tls_ctx.h"
 #include "config/conf.h"
@@ -109,6 +111,20 @@ char *tls_ssl_reason(char *buf, size_t len)
         error_text(e, buf, len);
     ERR_clear_error();
     return buf;
+}
+
+/* See tls_int.h. */
+const char *tls_pem_file_problem(const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) < 0)
+        return strerror(errno);
+    if (!S_ISREG(st.st_mode))
+        return "not a regular file";
+    if (st.st_size > TLS_PEM_MAX)
+        return "larger than 1 MiB";
+    return NULL;
 }
 
 /* Copy of a DNS name: lower-case, without a trailing dot. NULL if it holds a NUL or is empty. */
@@ -457,6 +473,7 @@ static int load_cert(struct tls_server *ts, const struct listener *l, struct ser
                      size_t j)
 {
     const struct cert_conf *cf = &l->tls.certificates[j];
+    const char *problem;
     char ckey[64], kkey[64], why[256], **names;
     struct tls_cert_ctx *cc;
     EVP_PKEY *pk = NULL;
@@ -466,6 +483,14 @@ static int load_cert(struct tls_server *ts, const struct listener *l, struct ser
 
     snprintf(ckey, sizeof(ckey), "certificates[%zu].cert", j);
     snprintf(kkey, sizeof(kkey), "certificates[%zu].key", j);
+    if ((problem = tls_pem_file_problem(cf->cert)) != NULL) {
+        berr(sb, ckey, "cannot load certificate '%s': %s", cf->cert, problem);
+        return -1;
+    }
+    if ((problem = tls_pem_file_problem(cf->key)) != NULL) {
+        berr(sb, kkey, "cannot load private key '%s': %s", cf->key, problem);
+        return -1;
+    }
     if ((leaf = read_leaf(cf->cert)) == NULL) {
         berr(sb, ckey, "cannot load certificate '%s': %s", cf->cert,
              tls_ssl_reason(why, sizeof(why)));
@@ -556,11 +581,15 @@ static int build_tickets(struct tls_server *ts, const struct listener *l, struct
 /* ts->client_ca and sb->ca_names. Returns 0 or -1 after reporting. */
 static int build_client_ca(struct tls_server *ts, const struct listener *l, struct server_build *sb)
 {
-    const char *path = l->tls.client_ca;
+    const char *path = l->tls.client_ca, *problem;
     char why[256];
 
     if (*path == '\0')
         return 0;
+    if ((problem = tls_pem_file_problem(path)) != NULL) {
+        berr(sb, "client_ca", "cannot load CA certificates '%s': %s", path, problem);
+        return -1;
+    }
     if ((ts->client_ca = X509_STORE_new()) == NULL ||
         X509_STORE_load_file(ts->client_ca, path) != 1) {
         berr(sb, "client_ca", "cannot load CA certificates '%s': %s", path,

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -78,6 +79,9 @@ static int group_setup(void **state)
     if (write_file("k1.key", key1, 80) < 0 || write_file("k2.key", key2, 80) < 0 ||
         write_file("k21.key", both, 160) < 0 || write_file("short.key", key1, 79) < 0 ||
         write_file("junk.pem", "this is not PEM\n", 16) < 0)
+        return -1;
+    snprintf(cmd, sizeof(cmd), "%s/fifo.pem", tmpdir);
+    if (mkfifo(cmd, 0600) < 0)
         return -1;
     snprintf(yaml_path, sizeof(yaml_path), "%s/test.yaml", tmpdir);
     return 0;
@@ -246,6 +250,15 @@ static void test_unusable_files(void **state)
                  "unencrypted");
     expect_error(OFFLOAD_HEAD CERT("web.crt", "web.key") "      client_ca: @DIR@/junk.pem\n",
                  "14:7: listeners[0].tls.client_ca: ", "junk.pem");
+    /* A FIFO (whose open would wait for a writer forever) or a directory: refused at once. */
+    expect_error(OFFLOAD_HEAD CERT("web.crt", "fifo.pem"),
+                 "13:11: listeners[0].tls.certificates[0].key: cannot read '",
+                 "fifo.pem': not a regular file");
+    expect_error(OFFLOAD_HEAD CERT(".", "web.key"),
+                 "12:11: listeners[0].tls.certificates[0].cert: cannot read '",
+                 "not a regular file");
+    expect_error(OFFLOAD_HEAD CERT("web.crt", "web.key") "      ticket_key_file: @DIR@/fifo.pem\n",
+                 "14:7: listeners[0].tls.ticket_key_file: cannot read '", "not a regular file");
 }
 
 /* Cipher lists OpenSSL does not know are refused at their key. */
