@@ -176,8 +176,11 @@ const char *validate_hostname(const char *name, bool wildcard)
         return wildcard ? "'*' alone would match every name; use default_backend for that"
                         : "'*' is not a host name";
     p = buf;
-    if (wildcard && strncmp(buf, "*.", 2) == 0)
+    if (strncmp(buf, "*.", 2) == 0) {
+        if (!wildcard)
+            return "a wildcard is not allowed here: give one host name";
         p = buf + 2;
+    }
     if (inet_pton(AF_INET, p, &in4) == 1)
         return "an IP address is never sent as a server name";
     for (;;) {

@@ -798,6 +798,31 @@ static void test_tls_checks(void **state)
     config_errors_free(&errs);
 }
 
+/* Where one host name is wanted, a wildcard is refused as such (not as a bad label). */
+static void test_no_wildcard_hosts(void **state)
+{
+    struct config_errors errs =
+        load_fail("backends:\n"
+                  "  - name: web\n"
+                  "    tls: { sni: \"*.lab.test\" }\n" /* 3 */
+                  "    servers: [ { name: w1, address: 127.0.0.1:9000 } ]\n"
+                  "listeners:\n"
+                  "  - name: h\n"
+                  "    bind: 127.0.0.1:8080\n"
+                  "    mode: http\n"
+                  "    http:\n"
+                  "      rules:\n"
+                  "        - { match: { host: \"*.lab.test\" }, action: deny }\n"
+                  "      default_backend: web\n");
+
+    expect_error(&errs, "3:12: backends[0].tls.sni: '*.lab.test': a wildcard is not allowed here: "
+                        "give one host name");
+    expect_error(&errs, "11:22: listeners[0].http.rules[0].match.host: '*.lab.test': a wildcard "
+                        "is not allowed here: give one host name");
+    assert_int_equal(errs.n, 2);
+    config_errors_free(&errs);
+}
+
 /* HTTP rules: keys that fit the action, statuses, CIDRs, placeholders. */
 static void test_rules(void **state)
 {
@@ -1189,6 +1214,7 @@ int main(void)
         cmocka_unit_test(test_mode_conflicts),
         cmocka_unit_test(test_sni_patterns),
         cmocka_unit_test(test_tls_checks),
+        cmocka_unit_test(test_no_wildcard_hosts),
         cmocka_unit_test(test_rules),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_all_errors_reported),
