@@ -16,25 +16,7 @@ conns=${BENCH_CONNS:-16}
 threads=${BENCH_THREADS:-2}
 modes=${BENCH_MODES:-passthrough offload}
 command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null; }
-tmp=$(mktemp -d /tmp/tlsgate-bench.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {
-    for _ in $(seq 100); do
-        (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "compare-vs-wrk: nothing listens on port $1" >&2
-    exit 1
-}
+. "$here/lib.sh"
 C=$tmp/certs
 bash "$here/../certs/mkcerts.sh" "$C" >/dev/null
 O_HTTP=$(free_port) O_HTTPS=$(free_port) PT=$(free_port) OFF=$(free_port) ADMIN=$(free_port)
@@ -58,7 +40,9 @@ listeners:
 Y
 "$tlsgate" -c "$tmp/gw.yaml" 2>"$tmp/gw.log" &
 pids+=($!)
-wait_port $O_HTTPS; wait_port $PT; wait_port $OFF; wait_port $ADMIN
+for p in $O_HTTPS $PT $OFF $ADMIN; do
+    wait_port $p || { echo "compare-vs-wrk: nothing listens on port $p" >&2; tail -n 5 "$tmp"/*.log; exit 1; }
+done
 
 port_of() { case $1 in passthrough) echo $PT ;; offload) echo $OFF ;; esac; }
 run_wrk() {

@@ -21,21 +21,7 @@ secs=${BENCH_SECONDS:-8}
 for p in wrk haproxy curl openssl; do
     command -v $p >/dev/null || { apt-get install -y -qq wrk haproxy curl openssl >/dev/null; break; }
 done
-tmp=$(mktemp -d /tmp/tlsgate-bench.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-wait_port() {
-    for _ in $(seq 1 200); do
-        (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    return 1
-}
+. "$here/lib.sh"
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 

@@ -16,21 +16,7 @@ idle_n=${BENCH_IDLE:-2000}
 for p in wrk haproxy curl python3; do
     command -v $p >/dev/null || { apt-get install -y -qq wrk haproxy curl python3 >/dev/null; break; }
 done
-tmp=$(mktemp -d /tmp/tlsgate-bench.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-wait_port() {
-    for _ in $(seq 1 200); do
-        (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    return 1
-}
+. "$here/lib.sh"
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 hz=$(getconf CLK_TCK)

@@ -26,24 +26,7 @@ rounds=${BENCH_ROUNDS:-3}
 for p in wrk openssl taskset; do
     command -v $p >/dev/null || { echo "terminate.sh: needs $p" >&2; exit 1; }
 done
-tmp=$(mktemp -d /tmp/tlsgate-bench.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {
-    for _ in $(seq 1 200); do
-        (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    return 1
-}
+. "$here/lib.sh"
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
