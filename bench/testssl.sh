@@ -8,14 +8,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 tlsgate=${1:-$here/../build/tlsgate}
 command -v testssl >/dev/null || apt-get install -y -qq testssl.sh >/dev/null
-tmp=$(mktemp -d /tmp/tlsgate-testssl.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+. "$here/lib.sh"
 bash "$here/../certs/mkcerts.sh" "$tmp/certs" >/dev/null
 ORIGIN=22080 GW=22443
 "$tlsgate" origin --name web1 --http 127.0.0.1:$ORIGIN --quiet 2>"$tmp/origin.log" &
