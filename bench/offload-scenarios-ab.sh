@@ -16,20 +16,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 scen=$1 rounds=$2 secs=$3
 shift 3
-tmp=$(mktemp -d /tmp/tlsgate-ab.XXXXXX)
+. "$here/lib.sh"
 C=$tmp/certs
 bash "$here/../certs/mkcerts.sh" "$C" >/dev/null
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$tmp"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_port() {
-    for _ in $(seq 1 200); do
-        (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "port $1 never opened" >&2
-    return 1
-}
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 origin_port=$(free_port)
