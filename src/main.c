@@ -32,7 +32,6 @@ static void print_errors(const struct config_errors *errs)
         fprintf(stderr, "%s\n", errs->lines[i]);
 }
 
-/* Listener modes this build can serve; the others pass --check but cannot run yet. */
 /* tlsgate -c FILE [--check] */
 static int run_gateway(int argc, char **argv)
 {

@@ -7,6 +7,7 @@
  * longer accept on it.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +112,20 @@ static int gateway_ack_init(struct gateway *gw)
     return 0;
 }
 
+/*
+ * glibc's allocator, by default, gives memory back to the kernel whenever
+ * the free top of a heap passes 128 KiB, and maps anything from 128 KiB up
+ * anew each time. Relaying bulk bodies allocates and frees 64 KiB chains
+ * (and OpenSSL 17 KiB record buffers) at a high rate: measured on 1 MiB
+ * responses, about 90 page faults per response and a tenth of the CPU went
+ * to handing the same pages back and forth. Keep up to 4 MiB per heap.
+ */
+static void gateway_tune_malloc(void)
+{
+    (void)mallopt(M_TRIM_THRESHOLD, 4 * 1024 * 1024);
+    (void)mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
+}
+
 int gateway_run(struct config *conf)
 {
     struct gateway gw = {.conf = conf, .generation = 1, .ack_fd = -1};
@@ -122,6 +137,7 @@ int gateway_run(struct config *conf)
 
     signal(SIGPIPE, SIG_IGN);
     gateway_raise_fd_limit(conf);
+    gateway_tune_malloc(); /* before any thread: mallopt is process-wide */
     if (accesslog_open(&conf->log) < 0)
         goto out;
     gw.nworkers = conf->workers;

@@ -7,8 +7,6 @@
  * per burst to wait for a writable socket that was writable all along.
  */
 #include <errno.h>
-#include <malloc.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -43,24 +41,6 @@ static __thread char io_overflow[IO_OVERFLOW];
 
 /* Largest TLS record payload: a response starts with one full record. */
 #define IO_TLS_RECORD 16384
-
-/*
- * glibc's allocator, by default, gives memory back to the kernel whenever
- * the free top of a heap passes 128 KiB, and maps anything from 128 KiB up
- * anew each time. Relaying bulk bodies allocates and frees 64 KiB chains
- * (and OpenSSL 17 KiB record buffers) at a high rate: measured on 1 MiB
- * responses, about 90 page faults per response and a tenth of the CPU went
- * to handing the same pages back and forth. Keep up to 4 MiB per heap.
- */
-#define IO_MALLOC_TRIM (4 * 1024 * 1024)
-#define IO_MALLOC_MMAP (1024 * 1024)
-static pthread_once_t io_malloc_once = PTHREAD_ONCE_INIT;
-
-static void io_malloc_tune(void)
-{
-    (void)mallopt(M_TRIM_THRESHOLD, IO_MALLOC_TRIM);
-    (void)mallopt(M_MMAP_THRESHOLD, IO_MALLOC_MMAP);
-}
 
 /* libevent's own read callback of socket bufferevents, for what we leave to it. */
 static _Atomic(event_callback_fn) io_libevent_readcb;
@@ -150,7 +130,6 @@ void http_io_fast_reads(struct bufferevent *bev)
     evutil_socket_t fd = event_get_fd(ev);
     bool pending;
 
-    pthread_once(&io_malloc_once, io_malloc_tune);
     if (cb == io_on_readable || fd < 0 || bufferevent_openssl_get_ssl(bev) != NULL)
         return;
     /*
