@@ -15,6 +15,14 @@ void accesslog_close(void);
 /* Writes the line for a passthrough session that ends (one write(2), JSON or text). */
 void accesslog_passthrough(const struct session *s);
 
+/*
+ * Writes the passthrough line of a connection that listener `from` hands to
+ * s->l (a `terminate:` route): what its ClientHello showed, the target
+ * listener as "terminate", result "terminated", bytes_in the bytes read so
+ * far (replayed into the handshake).
+ */
+void accesslog_terminated(const struct session *s, const struct listener *from, size_t replayed);
+
 /* What the access log says of one HTTP request (strings may be NULL: null / "-"). */
 struct access_http {
     unsigned request_no; /* 1 for the first request on the connection */

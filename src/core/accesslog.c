@@ -197,7 +197,14 @@ static void line_json_hello(struct line *ln, const struct clienthello *ch)
     line_printf(ln, ",\"ech\":%s", ch && ch->has_ech ? "true,\"sni_outer_only\":true" : "false");
 }
 
-void accesslog_passthrough(const struct session *s)
+/*
+ * The passthrough line of s as listener l saw it: relayed to a backend, or,
+ * when terminate is set, handed to that offload/bridge listener (result
+ * "terminated"; its requests get their own lines there). in and out: bytes
+ * from the client and from the server.
+ */
+static void passthrough_line(const struct session *s, const struct listener *l,
+                             const char *terminate, const char *result, uint64_t in, uint64_t out)
 {
     const struct clienthello *ch = s->hello_parsed ? s->hello : NULL;
     char ts[40], client[ADDR_STRLEN], versions[256];
@@ -216,33 +223,46 @@ void accesslog_passthrough(const struct session *s)
         clienthello_versions_str(ch, versions, sizeof(versions));
     if (access_format == ACCESS_TEXT) {
         line_printf(&ln,
-                    "%s %s passthrough %s sni=%s alpn=%s versions=%s ja4=%s ciphers=%u ech=%s -> "
-                    "%s/%s in=%llu out=%llu ms=%ld result=%s",
-                    ts, s->l->name, client, sni ? sni : "-", ch && ch->nalpn ? ch->alpn : "-",
+                    "%s %s passthrough %s sni=%s alpn=%s versions=%s ja4=%s ciphers=%u ech=%s -> ",
+                    ts, l->name, client, sni ? sni : "-", ch && ch->nalpn ? ch->alpn : "-",
                     versions[0] ? versions : "-", ch && ch->ja4[0] ? ch->ja4 : "-",
-                    ch ? ch->nciphers : 0, ch && ch->has_ech ? "yes(sni-is-outer)" : "no",
-                    backend ? backend : "-", server ? server : "-",
-                    (unsigned long long)s->client.bytes_read,
-                    (unsigned long long)s->server.bytes_read, session_ms(s), s->result);
-        line_write(&ln, s->l);
+                    ch ? ch->nciphers : 0, ch && ch->has_ech ? "yes(sni-is-outer)" : "no");
+        if (terminate)
+            line_printf(&ln, "terminate:%s", terminate);
+        else
+            line_printf(&ln, "%s/%s", backend ? backend : "-", server ? server : "-");
+        line_printf(&ln, " in=%llu out=%llu ms=%ld result=%s", (unsigned long long)in,
+                    (unsigned long long)out, session_ms(s), result);
+        line_write(&ln, l);
         return;
     }
     line_printf(&ln, "{\"ts\":\"%s\",\"id\":\"%llx\"", ts, (unsigned long long)s->id);
-    line_json_str(&ln, "listener", s->l->name);
+    line_json_str(&ln, "listener", l->name);
     line_printf(&ln, ",\"mode\":\"passthrough\"");
     line_json_str(&ln, "client", client);
     line_json_str(&ln, "sni", sni);
     line_json_list(&ln, "alpn", ch ? ch->alpn : "");
     line_json_list(&ln, "tls_versions", versions);
     line_json_hello(&ln, ch);
+    if (terminate)
+        line_json_str(&ln, "terminate", terminate);
     line_json_str(&ln, "backend", backend);
     line_json_str(&ln, "server", server);
     line_printf(&ln, ",\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_ms\":%ld",
-                (unsigned long long)s->client.bytes_read, (unsigned long long)s->server.bytes_read,
-                session_ms(s));
-    line_json_str(&ln, "result", s->result);
+                (unsigned long long)in, (unsigned long long)out, session_ms(s));
+    line_json_str(&ln, "result", result);
     line_printf(&ln, "}");
-    line_write(&ln, s->l);
+    line_write(&ln, l);
+}
+
+void accesslog_passthrough(const struct session *s)
+{
+    passthrough_line(s, s->l, NULL, s->result, s->client.bytes_read, s->server.bytes_read);
+}
+
+void accesslog_terminated(const struct session *s, const struct listener *from, size_t replayed)
+{
+    passthrough_line(s, from, s->l->name, "terminated", replayed, 0);
 }
 
 /* Appends "key":N, or "key":null when n < 0. */

@@ -112,12 +112,14 @@ static void pt_terminate(struct session *s, struct listener *t, const char *sni,
     struct evbuffer *in = bufferevent_get_input(s->client.bev);
     size_t len = evbuffer_get_length(in);
     const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)len);
+    struct listener *from = s->l;
     BIO *bio;
 
     if (pt_move_slot(s, t) < 0) {
         pt_refuse(s, "listener-full", "terminate listener at max_connections");
         return;
     }
+    accesslog_terminated(s, from, len);
     log_debug("session %llx: SNI %s -> terminate %s (%s), %zu bytes replayed",
               (unsigned long long)s->id, sni ? sni : "(none)", t->name,
               route ? route->pattern : "default", len);

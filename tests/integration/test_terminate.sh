@@ -3,7 +3,8 @@
 # end to end to its TLS origin (the client sees the bank's own certificate),
 # while *.lab.test is handed in-process to a bind: none offload listener (the
 # client sees the gateway's certificate; stickiness, rules, HSTS, forwarded
-# headers, access log and metrics are those of the offload listener). The
+# headers, access log and metrics are those of the offload listener; the
+# passthrough listener logs the hand-off with what the ClientHello showed). The
 # ClientHello, split into 1-byte segments or spread over several TLS records,
 # still reaches the right side. Unknown SNI follows default_backend on one
 # listener and default_terminate on another, which also reads a PROXY v2
@@ -180,6 +181,16 @@ assert_contains "handed-off PROXY client logged with its real address" "$line" \
 line=$(access_line '"sni":"bank.lab.test"' '"listener":"public"')
 assert_contains "bank connection logged by the passthrough listener (SNI, bytes)" "$line" \
     '"mode":"passthrough"'
+line=$(access_line '"sni":"shop.lab.test"' '"listener":"public"')
+assert_contains "the hand-off has a passthrough line on 'public' naming its target" "$line" \
+    '"mode":"passthrough"'
+assert_contains "... with what the ClientHello showed" "$line" '"tls_versions":["TLSv1.3"'
+assert_contains "... the target listener" "$line" '"terminate":"shop"'
+assert_contains "... and result terminated" "$line" '"result":"terminated"'
+check "... and the ClientHello's bytes as bytes_in" grep -qE '"bytes_in":[1-9][0-9]{2,}' <<<"$line"
+line=$(access_line '"client":"203.0.113.9:5555"' '"listener":"behind_lb"' '"terminate"')
+assert_contains "default_terminate: the hand-off line on 'behind_lb' has the PROXY client" \
+    "$line" '"terminate":"shop","backend":null'
 check "the hand-off is in the debug log" grep -qF -- "-> terminate shop (*.lab.test)" \
     "$T/gateway.log"
 metrics=$(curl -sS --max-time 10 "http://127.0.0.1:$ADMIN/metrics" || true)
