@@ -192,6 +192,25 @@ tls_certs_yaml() {
     echo "$out ] }"
 }
 
+# three_modes_yaml ORIGIN TLS_ORIGIN PT OFF HTTP: the backends and listeners
+# shared by tests that exercise each client-facing mode: passthrough on port
+# PT to the TLS origin, offload on OFF and http on HTTP to the plain origin
+# (all ports on 127.0.0.1). The caller writes the lines above it.
+three_modes_yaml() {
+    cat <<YAML
+backends:
+  - name: web
+    servers: [ { name: o, address: 127.0.0.1:$1 } ]
+  - name: webtls
+    servers: [ { name: t, address: 127.0.0.1:$2 } ]
+listeners:
+  - { name: pt, bind: 127.0.0.1:$3, mode: passthrough, default_backend: webtls }
+  - { name: off, bind: 127.0.0.1:$4, mode: offload, tls: $(tls_certs_yaml gateway),
+      http: { default_backend: web } }
+  - { name: plain, bind: 127.0.0.1:$5, mode: http, http: { default_backend: web } }
+YAML
+}
+
 # gw_curl HOST PORT PATH [curl options...]: HTTPS through the gateway with the
 # lab CA, HOST resolved to 127.0.0.1; prints the body. Never fails (so a test
 # goes on to report what it got); curl's error goes to stderr.

@@ -23,17 +23,8 @@ cat >"$T/gw.yaml" <<YAML
 admin: { listen: "" }
 log: { level: warn, access: off }
 timeouts: { client_hello: 60000, http_request: 60000 }
-backends:
-  - name: web
-    servers: [ { name: o, address: 127.0.0.1:$P_ORIG } ]
-  - name: webtls
-    servers: [ { name: t, address: 127.0.0.1:$P_TLS } ]
-listeners:
-  - { name: pt, bind: 127.0.0.1:$GW_PT, mode: passthrough, default_backend: webtls }
-  - { name: off, bind: 127.0.0.1:$GW_OFF, mode: offload, tls: $(tls_certs_yaml gateway),
-      http: { default_backend: web } }
-  - { name: plain, bind: 127.0.0.1:$GW_HTTP, mode: http, http: { default_backend: web } }
 YAML
+three_modes_yaml "$P_ORIG" "$P_TLS" "$GW_PT" "$GW_OFF" "$GW_HTTP" >>"$T/gw.yaml"
 start_gateway "$T/gw.yaml" "$GW_PT" "$GW_OFF" "$GW_HTTP"
 
 rss_kib() {
