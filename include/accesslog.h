@@ -12,8 +12,11 @@ int accesslog_open(const struct log_conf *conf);
 /* Closes a file destination. */
 void accesslog_close(void);
 
-/* Writes the line for a passthrough session that ends (one write(2), JSON or text). */
-void accesslog_passthrough(const struct session *s);
+/*
+ * Writes the line for a passthrough session that ends (one write(2), JSON or
+ * text); bytes_in: all the client sent that the gateway read.
+ */
+void accesslog_passthrough(const struct session *s, uint64_t bytes_in);
 
 /*
  * Writes the passthrough line of a connection that listener `from` hands to

@@ -12,11 +12,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "accesslog.h"
 #include "addr.h"
 #include "clienthello.h"
 #include "log.h"
 #include "metrics.h"
+#include "worker-t.h"
 
 static int access_fd = STDERR_FILENO; /* -1 = off */
 static bool access_owned;             /* access_fd is a file we opened */
@@ -155,14 +158,20 @@ static void format_ts(char *buf, size_t len)
     snprintf(buf + n, len - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
 }
 
-/* Milliseconds since the session started. */
+/*
+ * Milliseconds since the session started, by the same clock that stamped
+ * s->started: the worker loop's cached time. (The wall clock read directly
+ * can be a few ms behind that cache, which made short durations negative.)
+ */
 static long session_ms(const struct session *s)
 {
     struct timeval now, d;
+    long ms;
 
-    gettimeofday(&now, NULL);
+    event_base_gettimeofday_cached(s->w->base, &now);
     timersub(&now, &s->started, &d);
-    return (long)(d.tv_sec * 1000 + d.tv_usec / 1000);
+    ms = (long)(d.tv_sec * 1000 + d.tv_usec / 1000);
+    return ms < 0 ? 0 : ms;
 }
 
 /* Writes the line for listener l, and keeps a copy for the admin dashboard. */
@@ -255,9 +264,9 @@ static void passthrough_line(const struct session *s, const struct listener *l,
     line_write(&ln, l);
 }
 
-void accesslog_passthrough(const struct session *s)
+void accesslog_passthrough(const struct session *s, uint64_t bytes_in)
 {
-    passthrough_line(s, s->l, NULL, s->result, s->client.bytes_read, s->server.bytes_read);
+    passthrough_line(s, s->l, NULL, s->result, bytes_in, s->server.bytes_read);
 }
 
 void accesslog_terminated(const struct session *s, const struct listener *from, size_t replayed)

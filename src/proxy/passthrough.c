@@ -245,11 +245,19 @@ static void pt_free(struct session *s)
     splice_relay_free(s);
 }
 
-/* At close: the connection's byte counts and its access-log line. */
+/*
+ * At close: the connection's byte counts and its access-log line. Bytes read
+ * from the client but not relayed (a refused or unrouted ClientHello, or a
+ * connection that ended while waiting for a server) count as read.
+ */
 static void pt_log(const struct session *s)
 {
-    metrics_bytes(s->l, s->client.bytes_read, s->server.bytes_read);
-    accesslog_passthrough(s);
+    uint64_t in = s->client.bytes_read;
+
+    if (s->client.bev != NULL)
+        in += evbuffer_get_length(bufferevent_get_input(s->client.bev));
+    metrics_bytes(s->l, in, s->server.bytes_read);
+    accesslog_passthrough(s, in);
 }
 
 const struct session_ops passthrough_ops = {

@@ -60,5 +60,10 @@ assert_eq "hello over 40 records in 3-byte segments routes" bank "$(json_field "
 
 check "refusals are logged with a reason" grep -q '"result":"not-tls"' "$T/gateway.log"
 check "timeouts are logged with a reason" grep -q '"result":"timeout-hello"' "$T/gateway.log"
+line=$(access_line '"result":"not-tls"')
+check "a refused connection counts the bytes it sent as bytes_in ($line)" \
+    grep -qE '"bytes_in":[1-9]' <<<"$line"
+assert_eq "no access-log line has a negative duration" 0 \
+    "$(access_lines | grep -c '"duration_ms":-')"
 stop_gateway
 finish
