@@ -65,6 +65,10 @@ static int run_gateway(int argc, char **argv)
         }
     }
     if (file == NULL || optind != argc) {
+        if (file == NULL)
+            fprintf(stderr, "tlsgate: -c FILE is required%s\n", check ? " with --check" : "");
+        else
+            fprintf(stderr, "tlsgate: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
         return 1;
     }

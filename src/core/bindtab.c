@@ -12,9 +12,11 @@
 
 #define LISTEN_BACKLOG 1024
 
-/* Opens a non-blocking listening socket on l's address with SO_REUSEPORT. Returns the fd or -1
- * (logged). */
-static int bindtab_listen(const struct listener *l)
+/*
+ * A non-blocking socket bound to l's address, with SO_REUSEPORT when asked.
+ * Returns the fd or -1 (logged: "cannot bind ADDR: Address already in use").
+ */
+static int bindtab_bind(const struct listener *l, bool reuseport)
 {
     const struct sockaddr *sa = (const struct sockaddr *)&l->bind.ss;
     int one = 1;
@@ -26,7 +28,7 @@ static int bindtab_listen(const struct listener *l)
         return -1;
     }
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+        (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)) {
         log_error("listener %s: setsockopt", l->name);
         goto fail;
     }
@@ -36,14 +38,43 @@ static int bindtab_listen(const struct listener *l)
         log_error("listener %s: cannot bind %s", l->name, l->bind.text);
         goto fail;
     }
-    if (listen(fd, LISTEN_BACKLOG) < 0) {
-        log_error("listener %s: cannot listen on %s", l->name, l->bind.text);
-        goto fail;
-    }
     return fd;
 fail:
     close(fd);
     return -1;
+}
+
+/*
+ * Each worker gets its own socket on the address (SO_REUSEPORT), and the
+ * kernel lets any process of the same user join such a group: a second
+ * gateway started on the same ports would silently take half the
+ * connections. So a new address is first bound once without SO_REUSEPORT,
+ * which fails if anything already listens there. Returns 0 or -1 (logged).
+ */
+static int bindtab_probe(const struct listener *l)
+{
+    int fd = bindtab_bind(l, false);
+
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return 0;
+}
+
+/* Opens a non-blocking listening socket on l's address with SO_REUSEPORT. Returns the fd or -1
+ * (logged). */
+static int bindtab_listen(const struct listener *l)
+{
+    int fd = bindtab_bind(l, true);
+
+    if (fd < 0)
+        return -1;
+    if (listen(fd, LISTEN_BACKLOG) < 0) {
+        log_error("listener %s: cannot listen on %s", l->name, l->bind.text);
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 /*
@@ -108,6 +139,8 @@ static int bindtab_slot_fill(struct bind_slot *slot, const struct bind_table *cu
     if (old != NULL)
         return 0;
     slot->fresh = true;
+    if (bindtab_probe(l) < 0)
+        return -1;
     for (unsigned w = 0; w < nworkers; w++)
         if ((slot->fds[w] = bindtab_listen(l)) < 0)
             return -1;

@@ -53,6 +53,17 @@ assert_eq "a port in use: exit 2" 2 "$rc"
 check "... naming the address" grep -q "cannot bind 127.0.0.1:$GW" "$T/busy.log"
 
 start_gateway "$T/gw.yaml" "$GW"
+rc=0
+timeout 10 "$TLSGATE" -c "$T/gw.yaml" 2>"$T/second.log" || rc=$?
+assert_eq "a second gateway on the same ports exits 2 (SO_REUSEPORT would let it share them)" \
+    2 "$rc"
+check "... naming the address" grep -q "cannot bind 127.0.0.1:$GW: Address already in use" \
+    "$T/second.log"
+out=$("$TLSGATE" --check 2>&1) && rc=0 || rc=$?
+assert_eq "--check without -c exits 1" 1 "$rc"
+assert_contains "... saying what is missing" "$out" "-c FILE is required"
+out=$("$TLSGATE" -c "$T/gw.yaml" stray 2>&1) && rc=0 || rc=$?
+assert_contains "an extra argument is named" "$out" "unexpected argument 'stray'"
 coproc HOLD { $TLSCLIENT hold --port "$GW" --count 3 --seconds 20; }
 read -r held <&"${HOLD[0]}"
 assert_eq "three connections held (the limit)" "held 3" "$held"
