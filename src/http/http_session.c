@@ -233,6 +233,11 @@ static void hs_refuse(struct session *s, unsigned status, const char *why)
     log_info("session %llx: listener %s: bad request from %s: %s (answering %u)",
              (unsigned long long)s->id, s->l->name,
              addr_format((struct sockaddr *)&s->client_addr, addr, sizeof(addr)), why, status);
+    if (s->http->txn.no == 0) {
+        /* Refused before it was parsed: still the connection's next request, and what it sent. */
+        s->http->txn.no = ++s->http->nrequests;
+        s->http->txn.bytes_in = evbuffer_get_length(bufferevent_get_input(s->client.bev));
+    }
     s->http->txn.result = "bad-request";
     hs_local_reply(s, status, NULL, "bad-request", true);
 }

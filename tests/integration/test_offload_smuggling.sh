@@ -74,14 +74,24 @@ attempt "space before the colon" 400 \
 attempt "head over max_header_bytes" 431 \
     "GET /smuggle-big HTTP/1.1\r\n${H}X-Big: $BIG\r\n\r\n"
 
+# A good request, then a bad one on the same connection: the refusal is the
+# connection's second request, and its log line counts what it sent.
+out=$($HTTPCLIENT send --tls --port "$GW" --sni www.lab.test --timeout 5 \
+    --data "GET /first HTTP/1.1\r\n${H}\r\nGET /second HTTP/1.1\r\n${H}X-Nul: a\x00b\r\n\r\n")
+assert_eq "keep-alive, then a bad request: 200 then 400" "200 400" \
+    "$(json_path "$out" '" ".join(str(r["status"]) for r in d["responses"])')"
+
 wait_for_log "$T/gateway.log" "bad request from" 5 || true
 check "the refusals are logged with their reason" grep -q 'bad request from 127.0.0.1' "$T/gateway.log"
 wait_access '"status":431'
-assert_eq "each refusal has its access-log line (400, bad-request)" 8 \
+assert_eq "each refusal has its access-log line (400, bad-request)" 9 \
     "$(access_lines | grep -F '"status":400' | grep -cF '"result":"bad-request"')"
 assert_eq "the bad chunk sizes too (400, bad-chunked-body)" 2 \
     "$(access_lines | grep -F '"status":400' | grep -cF '"result":"bad-chunked-body"')"
 assert_contains "431 in the access log" "$(access_line '"status":431')" '"result":"bad-request"'
+line=$(access_line '"status":400' '"client":' '"request":2,')
+assert_contains "the refused second request is logged as request 2" "$line" '"result":"bad-request"'
+check "... with the bytes it sent ($line)" grep -qE '"bytes_in":[1-9][0-9]' <<<"$line"
 
 # A valid request afterwards: served, and by then the origin has logged
 # everything that reached it.
