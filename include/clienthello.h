@@ -31,7 +31,8 @@
 enum ch_result {
     CH_NEED_MORE, /* valid so far, wait for more bytes */
     CH_NOT_TLS,   /* not a TLS handshake record (HTTP, SSLv2, garbage) */
-    CH_INVALID,   /* TLS, but malformed, oversize or ambiguous (e.g. two SNI extensions) */
+    CH_INVALID,   /* TLS, but malformed or ambiguous (e.g. two SNI extensions) */
+    CH_TOO_LARGE, /* a ClientHello message over CLIENTHELLO_MAX_MSG (or its records' wire limit) */
     CH_DONE,      /* whole ClientHello parsed into the struct */
 };
 

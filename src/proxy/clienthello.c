@@ -168,7 +168,7 @@ static enum ch_result ch_scan(const uint8_t *buf, size_t len, struct ch_scan *sc
         if (off == 0)
             sc->record_version = (uint16_t)(buf[1] << 8 | buf[2]);
         if (off + TLS_RECORD_HEADER + rlen > CLIENTHELLO_MAX_WIRE)
-            return CH_INVALID;
+            return CH_TOO_LARGE;
         avail = len - off - TLS_RECORD_HEADER;
         if (avail > rlen)
             avail = rlen;
@@ -179,7 +179,7 @@ static enum ch_result ch_scan(const uint8_t *buf, size_t len, struct ch_scan *sc
         if (nhs == TLS_HS_HEADER && need == 0) {
             sc->msg_len = (size_t)hs[1] << 16 | (size_t)hs[2] << 8 | hs[3];
             if (sc->msg_len > CLIENTHELLO_MAX_MSG)
-                return CH_INVALID;
+                return CH_TOO_LARGE;
             need = TLS_HS_HEADER + sc->msg_len;
         }
         /* Nothing may follow the hello in its record: the server would
@@ -513,6 +513,8 @@ const char *clienthello_result_str(enum ch_result r)
         return "not-tls";
     case CH_INVALID:
         return "invalid";
+    case CH_TOO_LARGE:
+        return "too-large";
     case CH_DONE:
         return "done";
     }

@@ -190,6 +190,9 @@ static void pt_on_client_read(struct bufferevent *bev, void *arg)
     case CH_INVALID:
         pt_refuse(s, "hello-invalid", "malformed ClientHello");
         return;
+    case CH_TOO_LARGE:
+        pt_refuse(s, "hello-too-large", "ClientHello larger than 32 KiB");
+        return;
     case CH_DONE:
         s->hello_parsed = true;
         pt_route(s);

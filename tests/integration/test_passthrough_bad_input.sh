@@ -37,6 +37,9 @@ assert_eq "a truncated hello is closed (at the hello timeout)" true "$(json_fiel
 check "... no earlier than timeouts.client_hello" test "$(json_field "$out" ms)" -ge 700
 out=$($TLSCLIENT raw --port "$GW" --hex --data 160301ffff01 --timeout 5)
 assert_eq "an oversized record length is closed" true "$(json_field "$out" closed)"
+out=$($TLSCLIENT raw --port "$GW" --hex --data 160301400001009000 --timeout 5)
+assert_eq "a ClientHello announcing 36 KiB is closed" true "$(json_field "$out" closed)"
+check "... at once, not at the timeout" test "$(json_field "$out" ms)" -lt 500
 out=$($TLSCLIENT raw --port "$GW" --hex --data "$(head -c 3000 /dev/urandom | od -An -tx1 | tr -d ' \n')" --timeout 5)
 assert_eq "random bytes are closed" true "$(json_field "$out" closed)"
 
@@ -60,6 +63,8 @@ assert_eq "hello over 40 records in 3-byte segments routes" bank "$(json_field "
 
 check "refusals are logged with a reason" grep -q '"result":"not-tls"' "$T/gateway.log"
 check "timeouts are logged with a reason" grep -q '"result":"timeout-hello"' "$T/gateway.log"
+check "a ClientHello over 32 KiB is logged as too large" grep -q '"result":"hello-too-large"' \
+    "$T/gateway.log"
 line=$(access_line '"result":"not-tls"')
 check "a refused connection counts the bytes it sent as bytes_in ($line)" \
     grep -qE '"bytes_in":[1-9]' <<<"$line"

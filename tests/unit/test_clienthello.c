@@ -731,7 +731,7 @@ static void test_too_many_record_bytes(void **state)
     assert_true(w.n > CLIENTHELLO_MAX_WIRE);
     assert_int_equal(parse_exact(w.p, CLIENTHELLO_MAX_WIRE, &ch), CH_NEED_MORE);
     /* decided from the header of the record that would end past the limit */
-    assert_int_equal(parse_exact(w.p, CLIENTHELLO_MAX_WIRE + 5, &ch), CH_INVALID);
+    assert_int_equal(parse_exact(w.p, CLIENTHELLO_MAX_WIRE + 5, &ch), CH_TOO_LARGE);
     blob_free(&w);
     blob_free(&msg);
 }
@@ -1250,7 +1250,8 @@ static void test_not_client_hello(void **state)
     assert_int_equal(parse_exact(split, 6, &ch), CH_INVALID); /* hello_request in a 1-byte record */
 }
 
-/* A handshake length beyond CLIENTHELLO_MAX_MSG is refused from its header. */
+/* A handshake length beyond CLIENTHELLO_MAX_MSG is refused from its header,
+ * as too large (not as malformed: the log tells the operator which). */
 static void test_handshake_length_limit(void **state)
 {
     uint8_t hdr[] = {0x16, 0x03, 0x01, 0x40, 0x00, 0x01, 0x00, 0x80, 0x01};
@@ -1260,13 +1261,13 @@ static void test_handshake_length_limit(void **state)
     struct clienthello ch;
 
     assert_int_equal(parse_exact(hdr, 8, &ch), CH_NEED_MORE);
-    assert_int_equal(parse_exact(hdr, 9, &ch), CH_INVALID);
+    assert_int_equal(parse_exact(hdr, 9, &ch), CH_TOO_LARGE);
     hdr[7] = 0x80, hdr[8] = 0x00; /* exactly the limit: wait */
     assert_int_equal(parse_exact(hdr, 9, &ch), CH_NEED_MORE);
     hdr[6] = 0xff;
-    assert_int_equal(parse_exact(hdr, 9, &ch), CH_INVALID);
+    assert_int_equal(parse_exact(hdr, 9, &ch), CH_TOO_LARGE);
     assert_int_equal(parse_exact(split, sizeof(split) - 1, &ch), CH_NEED_MORE);
-    assert_int_equal(parse_exact(split, sizeof(split), &ch), CH_INVALID);
+    assert_int_equal(parse_exact(split, sizeof(split), &ch), CH_TOO_LARGE);
 }
 
 /* Another content type (CCS, alert, data) or a bad version before the hello ends. */
