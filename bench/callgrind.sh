@@ -120,14 +120,15 @@ for sc in "${scenarios[@]}"; do
             config haproxy "$sc" "$port" >"$tmp/$sc.cfg"
             cmd=(haproxy -f "$tmp/$sc.cfg" -db)
         fi
-        valgrind --tool=callgrind --callgrind-out-file="$out" "${cmd[@]}" 2>"$tmp/$sc-$gw.log" &
+        valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" "${cmd[@]}" \
+            2>"$tmp/$sc-$gw.log" &
         pid=$!
         pids+=("$pid")
         wait_port "$port" || { echo "callgrind.sh: $gw did not start ($sc)" >&2; exit 1; }
         load "$port" "$sc" 2 >/dev/null # warm-up: handshake caches, pools, first allocations
-        callgrind_control --zero "$pid" >/dev/null
+        callgrind_control --instr=on "$pid" >/dev/null 2>&1 # count from here
         load "$port" "$sc" "$secs" >"$tmp/wrk.out"
-        callgrind_control --dump "$pid" >/dev/null
+        callgrind_control --dump "$pid" >/dev/null 2>&1
         kill "$pid"
         wait "$pid" 2>/dev/null || true
         req=$(awk '/requests in/ {print $1}' "$tmp/wrk.out")
@@ -138,7 +139,7 @@ for sc in "${scenarios[@]}"; do
             'BEGIN { printf "%-8s %-8s %9d %14.0f\n", s, g, r, i / r }' >>"$tmp/table"
         echo "== $sc, $gw: $req requests, $ir instructions; where they go (self):"
         callgrind_annotate --inclusive=no "$dump" 2>/dev/null |
-            awk '/^-+$/ {n++; next} n >= 3 && NF {print} ' | head -n "$top"
+            awk -v top="$top" 'f && NF && !/^-+$/ && n++ < top {print} /file:function/ {f = 1}'
         echo
         if [ -n "${CALLGRIND_KEEP:-}" ]; then
             mkdir -p "$CALLGRIND_KEEP"
