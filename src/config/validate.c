@@ -566,6 +566,14 @@ static void check_listener_tls(struct vctx *v, const char *lbase,
     if (t->min_version != NULL && strcmp(t->min_version, "1.2") && strcmp(t->min_version, "1.3"))
         verr(v, base, "min_version", "'%s' is not \"1.2\" or \"1.3\"", t->min_version);
     check_ciphers(v, base, t);
+    for (unsigned j = 0; t->alpn != NULL && j < t->nalpn; j++) {
+        if (strcmp(t->alpn[j], "http/1.1") == 0 || strcmp(t->alpn[j], "http/1.0") == 0)
+            continue;
+        /* A client that gets this protocol speaks it next: h2 would be answered 505. */
+        verr(v, base, "alpn", "'%s': the gateway speaks HTTP/1.x only (http/1.1, http/1.0)",
+             t->alpn[j]);
+        break;
+    }
     if (t->session_tickets != NULL && !*t->session_tickets && !unset(t->ticket_key_file))
         verr(v, base, "ticket_key_file", "has no effect with session_tickets: false");
     if (!unset(t->ticket_key_file))

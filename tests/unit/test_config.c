@@ -274,8 +274,8 @@ static void test_full_file(void **state)
     assert_string_equal(shop->tls.ciphers, "ECDHE+AESGCM");
     assert_string_equal(shop->tls.ciphersuites, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384");
     assert_int_equal(shop->tls.nalpn, 2);
-    assert_string_equal(shop->tls.alpn[0], "h2");
-    assert_string_equal(shop->tls.alpn[1], "http/1.1");
+    assert_string_equal(shop->tls.alpn[0], "http/1.1");
+    assert_string_equal(shop->tls.alpn[1], "http/1.0");
     assert_true(shop->tls.session_tickets);
     assert_non_null(strstr(shop->tls.ticket_key_file, "/tickets.key"));
     assert_non_null(strstr(shop->tls.client_ca, "/client-ca.crt"));
@@ -777,6 +777,7 @@ static void test_tls_checks(void **state)
                               "      session_tickets: false\n"
                               "      ticket_key_file: @DIR@/tickets.key\n" /* 18 */
                               "      client_ca: @DIR@/no-ca.crt\n"
+                              "      alpn: [http/1.1, h2]\n" /* 20 */
                               "    http: { default_backend: web }\n");
     char want[512];
 
@@ -794,7 +795,8 @@ static void test_tls_checks(void **state)
     expect_error(&errs, "18:7: listeners[0].tls.ticket_key_file: has no effect with "
                         "session_tickets: false");
     expect_error(&errs, "19:7: listeners[0].tls.client_ca: cannot read");
-    assert_int_equal(errs.n, 7);
+    expect_error(&errs, "20:7: listeners[0].tls.alpn: 'h2': the gateway speaks HTTP/1.x only");
+    assert_int_equal(errs.n, 8);
     config_errors_free(&errs);
 }
 
