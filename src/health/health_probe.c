@@ -336,11 +336,7 @@ static int probe_on_connect(struct health_probe *p)
         probe_finish(p, false, "connect: %s", strerror(err));
         return 0;
     }
-    if (p->kind == HEALTH_TCP) {
-        probe_finish(p, true, "connected");
-        return 0;
-    }
-    if (ppv != PP_OFF) {
+    if (ppv != PP_OFF) { /* tcp checks too: a server expecting the header logs its absence */
         n = pp_build(ppv, NULL, NULL, hdr, sizeof(hdr));
         if (n < 0 || probe_set_out(p, hdr, (size_t)n) < 0) {
             probe_finish(p, false, "cannot build the PROXY header");
@@ -348,6 +344,10 @@ static int probe_on_connect(struct health_probe *p)
         }
         p->step = PROBE_PROXY;
         return 1;
+    }
+    if (p->kind == HEALTH_TCP) {
+        probe_finish(p, true, "connected");
+        return 0;
     }
     if (probe_begin(p, why, sizeof(why)) < 0) {
         probe_finish(p, false, "%s", why);
@@ -402,6 +402,10 @@ static void probe_advance(struct health_probe *p)
             if ((r = probe_flush(p, false, why, sizeof(why))) <= 0) {
                 if (r < 0)
                     probe_finish(p, false, "sending the PROXY header: %s", why);
+                return;
+            }
+            if (p->kind == HEALTH_TCP) {
+                probe_finish(p, true, "connected, PROXY header sent");
                 return;
             }
             if (probe_begin(p, why, sizeof(why)) < 0) {

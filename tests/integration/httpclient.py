@@ -388,6 +388,9 @@ def cmd_badserver(a):
                 if not d:
                     break
                 got += d
+            if a.record:  # one line per connection: what came before the head's end or EOF
+                with open(a.record, "ab") as f:
+                    f.write(got.replace(b"\r\n", b"\\r\\n") + b"\n")
             c.sendall(reply)
         except OSError:
             pass
@@ -458,6 +461,7 @@ def main():
     b = sub.add_parser("badserver")
     b.add_argument("--port", type=int, required=True)
     b.add_argument("--reply", required=True)
+    b.add_argument("--record", help="append what each connection sent to this file, a line each")
     i = sub.add_parser("tlsinfo")
     conn_opts(i)
     i.add_argument("--probe-ms", type=int, default=0, help="then wait this long for an alert")

@@ -23,11 +23,16 @@ make_certs
 PROMPARSE="python3 $TG_SRC/tests/integration/promparse.py"
 P1=$(free_port) P2=$(free_port) P3=$(free_port) BAD=$(free_port) SNI=$(free_port)
 DEAD1=$(free_port) DEAD2=$(free_port) GW=$(free_port) PT=$(free_port) AD=$(free_port)
-PTLS=$(free_port)
+PTLS=$(free_port) REC=$(free_port)
 start_http_origin web1 "$P1"
 start_http_origin web2 "$P2"
 start_http_origin good "$P3"
 start_origin tlsweb --https "127.0.0.1:$PTLS" --cert "$CERTS/web.crt" --key "$CERTS/web.key"
+
+# A server that records what each connection sends (tcp checks with PROXY v1).
+$HTTPCLIENT badserver --port "$REC" --record "$T/rec.log" \
+    --reply 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n' >/dev/null 2>&1 &
+TG_PIDS+=($!)
 
 # A server answering 500 to everything.
 $HTTPCLIENT badserver --port "$BAD" \
@@ -122,6 +127,11 @@ backends:
     health: { check: tcp, $FAST }
     servers:
       - { name: p1, address: 127.0.0.1:$P3 }
+  - name: pptcp
+    proxy_protocol: v1
+    health: { check: tcp, $FAST }
+    servers:
+      - { name: r1, address: 127.0.0.1:$REC }
 listeners:
   - name: front
     bind: 127.0.0.1:$GW
@@ -293,6 +303,9 @@ assert_eq "verified tls check with the right name passes" ok \
     "$(server_stat verified v1 "['health']['last']")"
 assert_eq "a plain-TCP server passes tcp checks" ok "$(server_stat plaintcp p1 "['health']['last']")"
 check "...and is never DOWN there" bash -c "! grep -q 'backend plaintcp: .* is DOWN' '$T/gateway.log'"
+wait_for_log "$T/rec.log" "PROXY UNKNOWN" 5 || true
+check "a tcp check of a proxy_protocol backend sends the PROXY header" \
+    grep -qx 'PROXY UNKNOWN\\r\\n' "$T/rec.log"
 rc=0
 $TLSCLIENT get --port "$PT" --sni plain.lab.test --timeout 5 >/dev/null 2>&1 || rc=$?
 check "passthrough: every server down closes the connection" test "$rc" -ne 0
