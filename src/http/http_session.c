@@ -876,8 +876,12 @@ static void hs_on_client_event(struct bufferevent *bev, short what, void *arg)
     }
     if (h->phase == HTTP_HANDSHAKE) {
         tls_bev_handshake_error(bev, why, sizeof(why));
-        log_info("session %llx: listener %s: TLS handshake failed: %s", (unsigned long long)s->id,
-                 s->l->name, (what & BEV_EVENT_EOF) && why[0] == '\0' ? "client closed" : why);
+        /* OpenSSL may have read the SNI (not when the version was refused): log it too. */
+        snprintf(h->sni, sizeof(h->sni), "%s", tls_sni(h->ssl));
+        log_info("session %llx: listener %s: TLS handshake failed: %s (SNI %s)",
+                 (unsigned long long)s->id, s->l->name,
+                 (what & BEV_EVENT_EOF) && why[0] == '\0' ? "client closed" : why,
+                 h->sni[0] ? h->sni : "none");
         h->txn.result = "tls-handshake-failed";
         metrics_handshake(s->l, hs_usec_since(&h->handshake_started), false);
         session_close(s, "tls-handshake-failed");

@@ -63,6 +63,10 @@ assert_contains "refusals logged by listener" "$log" "listener partners: TLS han
 check "a refusal for a missing certificate says so" \
     grep -qiE 'TLS handshake failed: .*(did not return a certificate|certificate required|no certificate|none sent|is required)' <<<"$log"
 check "the self-signed one is logged as unverifiable" grep -qiE 'TLS handshake failed: .*(unable to get local issuer|self[- ]signed|verify)' "$T/gateway.log"
+check "... each refusal names the SNI the client sent" \
+    grep -qF 'self-signed certificate (SNI api.lab.test)' "$T/gateway.log"
+line=$(access_line '"result":"tls-handshake-failed"')
+assert_contains "... in the access log too" "$line" '"sni":"api.lab.test"'
 
 for p in /no-cert /no-cert-12 /self-signed /server-cert; do
     assert_eq "$p never reached the origin" 0 "$(origin_served web1 "GET $p ")"
