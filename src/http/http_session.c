@@ -225,6 +225,32 @@ void http_exchange_failed(struct session *s, unsigned status, const char *result
     hs_close_after_flush(s, result);
 }
 
+/*
+ * Expands a redirect rule's location. A request without Host (HTTP/1.0) has
+ * no {host}: like nginx, use the name the client asked TLS for, else the
+ * address it reached, rather than write "https:///...".
+ */
+static int hs_redirect_location(const struct session *s, const char *tmpl,
+                                const struct http_request_view *view, char *out, size_t outlen)
+{
+    struct http_request_view v = *view;
+    char ip[ADDR_STRLEN + 2];
+
+    if (v.host.len == 0 && s->http->sni[0] != '\0') {
+        v.host = (struct http_str){s->http->sni, strlen(s->http->sni)};
+    } else if (v.host.len == 0) {
+        bool v6 = s->local.ss_family == AF_INET6;
+
+        addr_format_ip((const struct sockaddr *)&s->local, ip + v6, sizeof(ip) - 2);
+        if (v6) { /* a literal IPv6 address goes in brackets in a URL */
+            ip[0] = '[';
+            strcat(ip, "]");
+        }
+        v.host = (struct http_str){ip, strlen(ip)};
+    }
+    return http_redirect_expand(tmpl, &v, out, outlen);
+}
+
 /* Refuses a malformed request head: status, log line, close. */
 static void hs_refuse(struct session *s, unsigned status, const char *why)
 {
@@ -343,7 +369,7 @@ static void hs_handle_request(struct session *s, const struct http_head *head)
     }
     if (rule != NULL && rule->action == RULE_REDIRECT) {
         /* The view points into the head: expand before the head is drained. */
-        int n = http_redirect_expand(rule->location, &view, location, sizeof(location));
+        int n = hs_redirect_location(s, rule->location, &view, location, sizeof(location));
 
         evbuffer_drain(in, head->head_len);
         if (n < 0) {

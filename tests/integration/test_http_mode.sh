@@ -85,6 +85,10 @@ assert_eq "root redirect" "https://shop.lab.test/" "$(hdr Location)"
 wait_access '"host":"shop.lab.test"'
 line=$(access_line '"host":"shop.lab.test"')
 assert_contains "access log: the redirect rule" "$line" '"status":308,"rule":1,"rule_action":"redirect"'
+# HTTP/1.0 without Host: {host} is the address the client reached, not empty.
+out=$($HTTPCLIENT send --port "$GW" --expect 1 --data 'GET /old HTTP/1.0\r\n\r\n')
+assert_eq "HTTP/1.0 without Host: Location uses the address reached" "https://127.0.0.1/old" \
+    "$(json_path "$out" 'next(v for n, v in d["responses"][0]["headers"] if n.lower() == "location")')"
 # A header line with CR/LF in the URI must not inject headers into the redirect.
 out=$($HTTPCLIENT send --port "$GW" --expect 1 \
     --data 'GET /a%0d%0aSet-Cookie:%20x=1 HTTP/1.1\r\nHost: www.lab.test\r\n\r\n')
