@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -26,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -616,6 +618,30 @@ static int compare_one(const struct compare_opts *o, const struct config *conf,
     return row->origin_view != NULL ? 0 : -1;
 }
 
+/*
+ * Checks before the run that the report can be written where asked (its
+ * directory exists and is writable, and it is not a directory), so that a
+ * typo does not cost the whole run. Returns 0, or -1 with the error printed.
+ */
+static int report_path_problem(const char *path)
+{
+    char *copy = strdup(path);
+    const char *dir = copy != NULL ? dirname(copy) : ".";
+    struct stat st;
+    int rc = 0;
+
+    if (access(dir, W_OK) != 0) {
+        fprintf(stderr, "tlsgate compare: cannot write report '%s': %s: %s\n", path, dir,
+                strerror(errno));
+        rc = -1;
+    } else if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "tlsgate compare: cannot write report '%s': it is a directory\n", path);
+        rc = -1;
+    }
+    free(copy);
+    return rc;
+}
+
 /* The listener named name, or NULL. */
 static const struct listener *find_listener(const struct config *conf, const char *name)
 {
@@ -653,6 +679,10 @@ int compare_run(const struct compare_opts *o, FILE *out)
             config_unref(conf);
             return 1;
         }
+    }
+    if (o->report != NULL && report_path_problem(o->report) < 0) {
+        config_unref(conf);
+        return 1;
     }
     if (n == 0 || (rows = calloc(n, sizeof(*rows))) == NULL) {
         fprintf(stderr, "tlsgate compare: %s: no listener to compare\n", o->config);

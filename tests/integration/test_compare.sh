@@ -139,6 +139,11 @@ assert_contains "... naming it and the listeners there are" "$err" "no listener 
 rc=0
 "$TLSGATE" compare --listener pt >/dev/null 2>&1 || rc=$?
 assert_eq "no -c: usage error, exit 1" 1 "$rc"
+rc=0
+err=$(timeout 10 "$TLSGATE" compare -c "$T/gw.yaml" --listener pt --duration 5000 \
+    --report "$T/no-such-dir/r.html" 2>&1 >/dev/null) || rc=$?
+assert_eq "a report path that cannot be written: exit 1 before the run" 1 "$rc"
+assert_contains "... saying why" "$err" "cannot write report '$T/no-such-dir/r.html'"
 
 for f in "$T/compare.err" "$T/compare2.err" "$T/ghost.err"; do
     if grep -qE 'LeakSanitizer|AddressSanitizer|runtime error:' "$f"; then
