@@ -16,7 +16,7 @@
 
 make_certs
 P_A=$(free_port) P_B=$(free_port) P_PA=$(free_port) P_PB=$(free_port)
-GW_OFF=$(free_port) GW_PT=$(free_port) GW_HTTP=$(free_port) GW_X=$(free_port) ADMIN=$(free_port)
+GW_OFF=$(free_port) GW_PT=$(free_port) GW_HTTP=$(free_port) ADMIN=$(free_port)
 start_http_origin a "$P_A"
 start_http_origin b "$P_B"
 start_https_origin pa "$P_PA" web
@@ -267,7 +267,10 @@ assert_contains "a ticket issued before the reloads still resumes" "$(s_client -
     "Reused, TLSv1.3"
 
 # A listener added by a reload accepts; removed, it refuses new connections
-# while a download in progress on it finishes.
+# while a download in progress on it finishes. (Its port is picked only now:
+# picked at the start, a test running beside this one could take it first,
+# and a port in use fails the reload.)
+GW_X=$(free_port)
 write_conf 0 pa "  - { name: extra, bind: 127.0.0.1:$GW_X, mode: http, http: { default_backend: b } }"
 reload || bail "the reload adding a listener was not applied"
 got=$(json_get "$(curl -sS --max-time 10 "http://127.0.0.1:$GW_X/" || true)" origin)
