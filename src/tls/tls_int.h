@@ -74,4 +74,10 @@ int tls_tickets_install(SSL_CTX *ctx, struct tls_ticket_keys *k);
 /* Wipes and frees k. NULL is ignored. */
 void tls_tickets_free(struct tls_ticket_keys *k);
 
+/*
+ * Makes ctx's session tickets carry the SNI of their handshake and resume
+ * only under the same SNI (tls_resume_sni.c). Returns 0 or -1.
+ */
+int tls_resume_sni_install(SSL_CTX *ctx);
+
 #endif

@@ -377,7 +377,8 @@ static SSL_CTX *ctx_new(struct tls_server *ts, const struct listener *l, struct 
     }
     if (SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) != 1 ||
         SSL_CTX_set_session_id_context(ctx, sb->sid, sizeof(sb->sid)) != 1 ||
-        (ts->tickets != NULL && tls_tickets_install(ctx, ts->tickets) < 0)) {
+        (ts->tickets != NULL && tls_tickets_install(ctx, ts->tickets) < 0) ||
+        tls_resume_sni_install(ctx) < 0) {
         berr(sb, "", "cannot set up the TLS context: %s", tls_ssl_reason(why, sizeof(why)));
         goto fail;
     }

@@ -79,13 +79,16 @@ assert_eq "HTTPS through the SNI-chosen certificate" /by-sni "$(json_get "$body"
 # Session resumption with a ticket: TLS 1.2, then TLS 1.3 (whose tickets come
 # after the handshake, so s_client reads an answer before saving).
 REQ=$'GET /resume HTTP/1.1\r\nHost: shop.lab.test\r\nConnection: close\r\n\r\n'
-resume() { # resume VERSION_OPTION: the second connection's transcript
+# resume VERSION_OPTION [SNI]: the second connection's transcript; the first
+# is for shop.lab.test, the second for SNI (default the same).
+resume() {
     rm -f "$T/sess"
     printf '%s' "$REQ" | timeout 10 openssl s_client -connect "127.0.0.1:$GW" -servername shop.lab.test \
         -CAfile "$CERTS/ca.crt" "$1" -ign_eof -sess_out "$T/sess" >"$T/s1.out" 2>&1 || true
     [ -s "$T/sess" ] || { echo "no session saved"; return 0; }
-    printf '%s' "$REQ" | timeout 10 openssl s_client -connect "127.0.0.1:$GW" -servername shop.lab.test \
-        -CAfile "$CERTS/ca.crt" "$1" -ign_eof -sess_in "$T/sess" 2>&1 || true
+    printf '%s' "$REQ" | timeout 10 openssl s_client -connect "127.0.0.1:$GW" \
+        -servername "${2:-shop.lab.test}" -CAfile "$CERTS/ca.crt" "$1" -ign_eof -sess_in "$T/sess" \
+        2>&1 || true
 }
 out=$(resume -tls1_2)
 assert_contains "TLS 1.2 session ticket resumes" "$out" "Reused, TLSv1.2"
@@ -93,6 +96,16 @@ out=$(resume -tls1_3)
 assert_contains "TLS 1.3 session ticket resumes" "$out" "Reused, TLSv1.3"
 assert_contains "...and the resumed connection is served" "$out" '"path":"/resume"'
 assert_not_contains "...and ends with close_notify, not a bare FIN" "$out" "unexpected eof"
+
+# A session resumes only under the name it was made for (RFC 6066, 3): a
+# ticket from shop.lab.test offered with SNI bank.lab.test gets a full
+# handshake and the bank's certificate.
+for v in -tls1_2 -tls1_3; do
+    out=$(resume "$v" bank.lab.test)
+    assert_contains "$v: a ticket made for another SNI is not resumed" "$out" "New, TLSv1."
+    assert_contains "... and the full handshake shows that name's certificate" "$out" \
+        "CN = bank.lab.test"
+done
 
 # A TLS 1.3 client uses a ticket once (RFC 8446, C.4): a resumed connection
 # must bring a new one, or every other reconnection is a full handshake.
