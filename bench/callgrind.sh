@@ -45,54 +45,14 @@ config() {
     local gw=$1 sc=$2 port=$3
     if [ "$gw" = tlsgate ]; then
         case $sc in
-        pt-*) cat <<YAML ;;
-workers: 1
-admin: { listen: "" }
-log: { level: warn, access: "off" }
-backends: [ { name: tls, servers: [ { name: web1, address: 127.0.0.1:$o_https } ] } ]
-listeners:
-  - { name: pt, bind: 127.0.0.1:$port, mode: passthrough, default_backend: tls }
-YAML
-        *) cat <<YAML ;;
-workers: 1
-admin: { listen: "" }
-log: { level: warn, access: "off" }
-backends: [ { name: plain, servers: [ { name: web1, address: 127.0.0.1:$o_http } ] } ]
-listeners:
-  - name: off
-    bind: 127.0.0.1:$port
-    mode: offload
-    tls: { certificates: [ { cert: $C/gateway.crt, key: $C/gateway.key } ] }
-    http: { sticky: { cookie: SRV }, default_backend: plain }
-YAML
+        pt-*) tlsgate_cfg pt "$port" "$o_https" ;;
+        *) tlsgate_cfg off "$port" "$o_http" "$C" ;;
         esac
         return
     fi
-    printf 'global\n    nbthread 1\ndefaults\n    timeout connect 3s\n    timeout client 60s\n    timeout server 60s\n'
     case $sc in
-    pt-*) cat <<CFG ;;
-frontend pt
-    mode tcp
-    bind 127.0.0.1:$port
-    tcp-request inspect-delay 5s
-    tcp-request content accept if { req.ssl_hello_type 1 }
-    default_backend tls
-backend tls
-    mode tcp
-    server web1 127.0.0.1:$o_https
-CFG
-    *) cat <<CFG ;;
-frontend off
-    mode http
-    option http-keep-alive
-    bind 127.0.0.1:$port ssl crt $tmp/gateway.pem alpn http/1.1
-    default_backend plain
-backend plain
-    mode http
-    http-reuse always
-    cookie SRV insert indirect nocache
-    server web1 127.0.0.1:$o_http cookie web1
-CFG
+    pt-*) haproxy_cfg pt "$port" "$o_https" ;;
+    *) haproxy_cfg off "$port" "$o_http" "$tmp/gateway.pem" ;;
     esac
 }
 

@@ -30,19 +30,7 @@ for nv in "$@"; do
     n=${nv%%=*} bin=${nv#*=} p=$(free_port)
     names+=("$n")
     PORT[$n]=$p
-    cat >"$tmp/$n.yaml" <<YAML
-workers: 1
-max_connections: 9990
-admin: { listen: "" }
-log: { level: warn, access: "off" }
-backends: [ { name: plain, servers: [ { name: web1, address: 127.0.0.1:$origin_port } ] } ]
-listeners:
-  - name: off
-    bind: 127.0.0.1:$p
-    mode: offload
-    tls: { certificates: [ { cert: $C/gateway.crt, key: $C/gateway.key } ] }
-    http: { sticky: { cookie: SRV }, default_backend: plain }
-YAML
+    tlsgate_cfg off "$p" "$origin_port" "$C" >"$tmp/$n.yaml"
     taskset -c 0 "$bin" -c "$tmp/$n.yaml" 2>"$tmp/$n.log" &
     PID[$n]=$!
     pids+=($!)
@@ -52,26 +40,7 @@ if [ "${AB_HAPROXY:-1}" = 1 ]; then
     names+=(haproxy)
     PORT[haproxy]=$p
     cat "$C/gateway.crt" "$C/gateway.key" >"$tmp/gateway.pem"
-    cat >"$tmp/haproxy.cfg" <<CFG
-global
-    nbthread 1
-    maxconn 9960
-    ssl-default-bind-options ssl-min-ver TLSv1.2
-defaults
-    timeout connect 3s
-    timeout client 60s
-    timeout server 60s
-frontend off
-    mode http
-    option http-keep-alive
-    bind 127.0.0.1:$p ssl crt $tmp/gateway.pem alpn http/1.1
-    default_backend plain
-backend plain
-    mode http
-    http-reuse always
-    cookie SRV insert indirect nocache
-    server web1 127.0.0.1:$origin_port cookie web1
-CFG
+    haproxy_cfg off "$p" "$origin_port" "$tmp/gateway.pem" >"$tmp/haproxy.cfg"
     taskset -c 0 haproxy -f "$tmp/haproxy.cfg" -db 2>"$tmp/haproxy.log" &
     PID[haproxy]=$!
     pids+=($!)

@@ -40,23 +40,7 @@ YAML
 taskset -c 0 "$tlsgate" -c "$tmp/gw.yaml" 2>"$tmp/gw.log" &
 gw_pid=$!
 pids+=($gw_pid)
-cat >"$tmp/haproxy.cfg" <<CFG
-global
-    nbthread 1
-    maxconn 8000
-defaults
-    mode tcp
-    timeout connect 3s
-    timeout client 60s
-    timeout server 60s
-frontend pt
-    bind 127.0.0.1:$HAP
-    tcp-request inspect-delay 5s
-    tcp-request content accept if { req.ssl_hello_type 1 }
-    default_backend web
-backend web
-    server web1 127.0.0.1:$ORIGIN
-CFG
+haproxy_cfg pt "$HAP" "$ORIGIN" >"$tmp/haproxy.cfg"
 taskset -c 0 haproxy -f "$tmp/haproxy.cfg" -db 2>"$tmp/haproxy.log" &
 hap_pid=$!
 pids+=($hap_pid)

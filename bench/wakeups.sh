@@ -61,14 +61,7 @@ start_tlsgate() { # NAME ENV PATH
     p=$(free_port)
     names+=("$1")
     PORT[$1]=$p
-    cat >"$tmp/$1.yaml" <<YAML
-workers: 1
-admin: { listen: "" }
-log: { level: warn, access: "off" }
-backends: [ { name: tls, servers: [ { name: web1, address: 127.0.0.1:$origin_port } ] } ]
-listeners:
-  - { name: pt, bind: 127.0.0.1:$p, mode: passthrough, default_backend: tls }
-YAML
+    tlsgate_cfg pt "$p" "$origin_port" >"$tmp/$1.yaml"
     # shellcheck disable=SC2086 # $2 is zero or one VAR=VALUE word
     taskset -c 0 env $2 "$3" -c "$tmp/$1.yaml" 2>"$tmp/$1.log" &
     PID[$1]=$!
@@ -82,22 +75,7 @@ done
 p=$(free_port)
 names+=(haproxy)
 PORT[haproxy]=$p
-cat >"$tmp/haproxy.cfg" <<CFG
-global
-    nbthread 1
-defaults
-    mode tcp
-    timeout connect 3s
-    timeout client 60s
-    timeout server 60s
-frontend pt
-    bind 127.0.0.1:$p
-    tcp-request inspect-delay 5s
-    tcp-request content accept if { req.ssl_hello_type 1 }
-    default_backend tls
-backend tls
-    server web1 127.0.0.1:$origin_port
-CFG
+haproxy_cfg pt "$p" "$origin_port" >"$tmp/haproxy.cfg"
 taskset -c 0 haproxy -f "$tmp/haproxy.cfg" -db 2>"$tmp/haproxy.log" &
 PID[haproxy]=$!
 pids+=($!)
