@@ -10,6 +10,7 @@
 #   TLSGATE: default build/tlsgate (a Release build; RelWithDebInfo names
 #            lines too)
 #   SCENARIO: pt-ka   passthrough, keep-alive, GET /healthz
+#             pt-new  passthrough, a new TLS connection per request
 #             off-ka  offload with cookie stickiness, keep-alive, GET /healthz
 #             off-new offload, a new TLS connection per request (resumed)
 #             default: all three
@@ -22,7 +23,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 tlsgate=$(realpath "${1:-$here/../build/tlsgate}")
 shift || true
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(pt-ka off-ka off-new)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(pt-ka pt-new off-ka off-new)
 secs=${CALLGRIND_SECONDS:-5} top=${CALLGRIND_TOP:-10}
 . "$here/lib.sh"
 for tool in valgrind callgrind_control callgrind_annotate haproxy wrk; do
@@ -59,13 +60,13 @@ config() {
 # load PORT SCENARIO SECONDS: wrk's output.
 load() {
     local extra=()
-    [ "$2" = off-new ] && extra=(-H "Connection: close")
+    case $2 in *-new) extra=(-H "Connection: close") ;; esac
     wrk -t1 -c8 -d"$3s" "${extra[@]}" "https://127.0.0.1:$1/healthz" 2>&1 || true
 }
 
 printf '%-8s %-8s %9s %14s\n' scenario gateway requests instr/request >"$tmp/table"
 for sc in "${scenarios[@]}"; do
-    case $sc in pt-ka | off-ka | off-new) ;; *)
+    case $sc in pt-ka | pt-new | off-ka | off-new) ;; *)
         echo "callgrind.sh: unknown scenario $sc" >&2
         exit 1
         ;;
