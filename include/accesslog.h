@@ -12,6 +12,9 @@ int accesslog_open(const struct log_conf *conf);
 /* Closes a file destination. */
 void accesslog_close(void);
 
+/* False when log.access is off: nothing would read what a line shows. */
+bool accesslog_enabled(void);
+
 /*
  * Writes the line for a passthrough session that ends (one write(2), JSON or
  * text); bytes_in: all the client sent that the gateway read.

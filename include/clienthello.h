@@ -78,6 +78,14 @@ struct clienthello {
  */
 enum ch_result clienthello_parse(const uint8_t *buf, size_t len, struct clienthello *out);
 
+/*
+ * The same, with the JA4 fingerprint only when ja4 is true (out->ja4 is ""
+ * otherwise). The fingerprint costs about as much as the rest of the parse
+ * (two SHA-256s): the gateway skips it when no access log would show it.
+ */
+enum ch_result clienthello_parse_ja4(const uint8_t *buf, size_t len, struct clienthello *out,
+                                     bool ja4);
+
 /* True for the reserved GREASE values (RFC 8701: 0x0a0a, 0x1a1a, ... 0xfafa). */
 bool clienthello_is_grease(uint16_t v);
 

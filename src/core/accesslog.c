@@ -46,6 +46,11 @@ int accesslog_open(const struct log_conf *conf)
     return 0;
 }
 
+bool accesslog_enabled(void)
+{
+    return access_fd >= 0;
+}
+
 void accesslog_close(void)
 {
     if (access_owned && access_fd >= 0)

@@ -471,7 +471,7 @@ static bool ch_body(struct rd *body, struct clienthello *ch, struct ch_full *f)
  * and fingerprints it while the full lists are at hand.
  */
 static enum ch_result ch_parse_message(const uint8_t *buf, const struct ch_scan *sc,
-                                       struct clienthello *out)
+                                       struct clienthello *out, bool ja4)
 {
     uint8_t msg[CLIENTHELLO_MAX_MSG]; /* only used when the hello spans records */
     struct rd body = {.p = buf + TLS_RECORD_HEADER + TLS_HS_HEADER, .len = sc->msg_len};
@@ -490,18 +490,25 @@ static enum ch_result ch_parse_message(const uint8_t *buf, const struct ch_scan 
     out->nrecords = (uint16_t)sc->nrecords;
     if (!ch_body(&body, out, &full))
         return CH_INVALID;
-    (void)ja4_fingerprint(&full.ja4, out->ja4); /* "" on failure: logged as null */
+    if (ja4)
+        (void)ja4_fingerprint(&full.ja4, out->ja4); /* "" on failure: logged as null */
     return CH_DONE;
 }
 
-enum ch_result clienthello_parse(const uint8_t *buf, size_t len, struct clienthello *out)
+enum ch_result clienthello_parse_ja4(const uint8_t *buf, size_t len, struct clienthello *out,
+                                     bool ja4)
 {
     struct ch_scan sc = {0};
     enum ch_result r = ch_scan(buf, len, &sc);
 
     if (r != CH_DONE)
         return r;
-    return ch_parse_message(buf, &sc, out);
+    return ch_parse_message(buf, &sc, out, ja4);
+}
+
+enum ch_result clienthello_parse(const uint8_t *buf, size_t len, struct clienthello *out)
+{
+    return clienthello_parse_ja4(buf, len, out, true);
 }
 
 const char *clienthello_result_str(enum ch_result r)

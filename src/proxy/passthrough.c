@@ -179,7 +179,7 @@ static void pt_on_client_read(struct bufferevent *bev, void *arg)
     if (len == 0)
         return;
     p = evbuffer_pullup(in, (ev_ssize_t)len);
-    switch (clienthello_parse(p, len, s->hello)) {
+    switch (clienthello_parse_ja4(p, len, s->hello, accesslog_enabled())) {
     case CH_NEED_MORE:
         if (len >= PT_MAX_PEEK)
             pt_refuse(s, "hello-too-large", "ClientHello too large");

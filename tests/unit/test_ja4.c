@@ -223,8 +223,8 @@ static const char openssl_padded_hex[] =
     "0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
     "00000000000000000000000000000000000000000000000000000000";
 
-/* Parses a handshake message given as hex, in one TLS record. */
-static enum ch_result parse_hex_msg(const char *hex, struct clienthello *ch)
+/* Parses a handshake message given as hex, in one TLS record; JA4 when ja4. */
+static enum ch_result parse_hex_msg_ja4(const char *hex, struct clienthello *ch, bool ja4)
 {
     size_t n = strlen(hex) / 2;
     uint8_t *rec = malloc(n + 5);
@@ -238,9 +238,14 @@ static enum ch_result parse_hex_msg(const char *hex, struct clienthello *ch)
         assert_int_equal(sscanf(hex + 2 * i, "%2x", &b), 1);
         rec[5 + i] = (uint8_t)b;
     }
-    r = clienthello_parse(rec, n + 5, ch);
+    r = clienthello_parse_ja4(rec, n + 5, ch, ja4);
     free(rec);
     return r;
+}
+
+static enum ch_result parse_hex_msg(const char *hex, struct clienthello *ch)
+{
+    return parse_hex_msg_ja4(hex, ch, true);
 }
 
 static void test_published_raw_hellos(void **state)
@@ -255,6 +260,18 @@ static void test_published_raw_hellos(void **state)
     assert_int_equal(parse_hex_msg(openssl_padded_hex, &ch), CH_DONE);
     assert_string_equal(ch.ja4, "t13d311200_e8f1e7e78f70_d339722ba4af");
     assert_false(ch.has_ech);
+}
+
+/* Without JA4 (no access log to show it) the rest of the parse is the same. */
+static void test_parse_without_ja4(void **state)
+{
+    struct clienthello with, without;
+
+    assert_int_equal(parse_hex_msg_ja4(firefox_ech_hex, &with, true), CH_DONE);
+    assert_int_equal(parse_hex_msg_ja4(firefox_ech_hex, &without, false), CH_DONE);
+    assert_string_equal(without.ja4, "");
+    memcpy(without.ja4, with.ja4, sizeof(with.ja4));
+    assert_memory_equal(&with, &without, sizeof(with));
 }
 
 /* ---------- one rule at a time ---------- */
@@ -462,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_spec_no_sigalgs),
         cmocka_unit_test(test_published_chrome_ech),
         cmocka_unit_test(test_published_raw_hellos),
+        cmocka_unit_test(test_parse_without_ja4),
         cmocka_unit_test(test_grease_ignored),
         cmocka_unit_test(test_sorting),
         cmocka_unit_test(test_sorts_in_place),
