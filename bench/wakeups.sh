@@ -14,6 +14,7 @@
 #
 #   bash bench/wakeups.sh [SCENARIO [ROUNDS [SECONDS [TLSGATE]]]]
 #   SCENARIO: ka (32 connections, GET /healthz, default) | 1mib (8, /bytes/1048576)
+#             | new (32, a new TLS connection per request)
 #   defaults: ka 7 4 build/tlsgate (use a Release build)
 #   NAME=VAR=VALUE@PATH as extra arguments adds more tlsgate runs, e.g.
 #   copy=TLSGATE_RELAY=copy@build-rel/tlsgate
@@ -30,10 +31,12 @@ shift $(($# < 4 ? $# : 4))
 . "$here/lib.sh"
 command -v haproxy >/dev/null && command -v wrk >/dev/null ||
     { echo "wakeups.sh: needs haproxy and wrk (apt-get install haproxy wrk)" >&2; exit 1; }
+close=()
 case $scen in
 ka) path=/healthz conns=32 ;;
+new) path=/healthz conns=32 close=(-H "Connection: close") ;;
 1mib) path=/bytes/1048576 conns=8 ;;
-*) echo "wakeups.sh: scenario is ka or 1mib" >&2; exit 1 ;;
+*) echo "wakeups.sh: scenario is ka, new or 1mib" >&2; exit 1 ;;
 esac
 C=$tmp/certs
 bash "$here/../certs/mkcerts.sh" "$C" >/dev/null
@@ -92,7 +95,7 @@ for round in $(seq 1 "$rounds"); do
     fi
     for n in "${order[@]}"; do
         g0=$(ticks "${PID[$n]}") s0=$(sleeps "${PID[$n]}") o0=$(ticks "$origin_pid")
-        taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" "https://127.0.0.1:${PORT[$n]}$path" \
+        taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" "${close[@]}" "https://127.0.0.1:${PORT[$n]}$path" \
             >"$tmp/wrk.out" 2>&1 || true
         g1=$(ticks "${PID[$n]}") s1=$(sleeps "${PID[$n]}") o1=$(ticks "$origin_pid")
         req=$(awk '/requests in/ {print $1}' "$tmp/wrk.out")
