@@ -75,9 +75,11 @@ int tls_tickets_install(SSL_CTX *ctx, struct tls_ticket_keys *k);
 void tls_tickets_free(struct tls_ticket_keys *k);
 
 /*
- * Makes ctx's session tickets carry the SNI of their handshake and resume
- * only under the same SNI (tls_resume_sni.c). Returns 0 or -1.
+ * Makes ctx resume a session only under the SNI it was made for
+ * (tls_resume_sni.c): each connection's session id context becomes a digest
+ * of listener_sid (SSL_MAX_SID_CTX_LENGTH bytes, which must outlive ctx) and
+ * its SNI. Returns 0 or -1.
  */
-int tls_resume_sni_install(SSL_CTX *ctx);
+int tls_resume_sni_install(SSL_CTX *ctx, const unsigned char *listener_sid);
 
 #endif

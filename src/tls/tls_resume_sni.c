@@ -5,22 +5,30 @@
  * also serves bank.example resumed under bank.example, still holding the
  * shop certificate's authentication.
  *
- * Each ticket carries the SNI of its handshake as ticket "app data" (inside
- * the encrypted ticket). When a ticket comes back, the name in the new
- * ClientHello must be the same (case-insensitively), or the ticket is
- * ignored: a full handshake follows, with a new ticket for the new name.
+ * OpenSSL resumes a session only when the session id context stored in it is
+ * the connection's, whichever way the session came back: a TLS 1.2 ticket,
+ * a TLS 1.3 ticket (stateless, or stateful with session_tickets off) or the
+ * TLS 1.2 session-id cache. Any other session counts as a cache miss. So
+ * each handshake gets a context of its own name: the ClientHello callback,
+ * which OpenSSL calls before it looks for a session, sets it to SHA-256 of
+ * the listener's context and the SNI, lower-cased. A session made for
+ * another name then misses: a full handshake follows, with the certificate
+ * for the new name.
  */
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/tls1.h>
 #include <string.h>
-#include <strings.h>
 
 #include "tls/tls_int.h"
 
+/* The longest host_name OpenSSL accepts (TLSEXT_MAXLEN_host_name). */
+#define SNI_MAX 255
+
 /*
  * The host_name in the ClientHello being processed: *name and *len, or
- * *len 0 when it sent none. Reads the raw extension: OpenSSL looks a TLS 1.2
- * session up before it parses the SNI, so SSL_get_servername() is not set yet.
+ * *len 0 when it sent none or a malformed extension (OpenSSL refuses that
+ * after this callback).
  */
 static void hello_sni(SSL *ssl, const unsigned char **name, size_t *len)
 {
@@ -34,54 +42,41 @@ static void hello_sni(SSL *ssl, const unsigned char **name, size_t *len)
     list = (size_t)p[0] << 8 | p[1];
     nlen = (size_t)p[3] << 8 | p[4];
     if (list != n - 2 || p[2] != TLSEXT_NAMETYPE_host_name || nlen > n - 5)
-        return; /* malformed: OpenSSL refuses it anyway */
+        return;
     *name = p + 5;
     *len = nlen;
 }
 
-/* A ticket is being made: record the SNI of this handshake in it. */
-static int resume_sni_gen(SSL *ssl, void *arg)
+/* ClientHello callback: the connection's session id context, for its SNI. */
+static int resume_sni_hello(SSL *ssl, int *alert, void *arg)
 {
-    const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    SSL_SESSION *sess = SSL_get0_session(ssl);
+    const unsigned char *listener_sid = arg;
+    unsigned char in[SSL_MAX_SID_CTX_LENGTH + SNI_MAX], sid[EVP_MAX_MD_SIZE];
+    const unsigned char *name;
+    unsigned int sid_len = 0;
+    size_t len;
 
-    (void)arg;
-    if (sess == NULL)
-        return 1;
-    /* "" for no SNI: app data of length 0 reads back as none */
-    return SSL_SESSION_set1_ticket_appdata(sess, sni ? sni : "", sni ? strlen(sni) : 0);
-}
-
-/* A ticket came back: use it only when the SNI is the one it was made for. */
-static SSL_TICKET_RETURN resume_sni_dec(SSL *ssl, SSL_SESSION *sess, const unsigned char *keyname,
-                                        size_t keyname_len, SSL_TICKET_STATUS status, void *arg)
-{
-    const unsigned char *now;
-    void *then = NULL;
-    size_t now_len, then_len = 0;
-
-    (void)keyname, (void)keyname_len, (void)arg;
-    switch (status) {
-    case SSL_TICKET_SUCCESS:
-    case SSL_TICKET_SUCCESS_RENEW:
-        break;
-    case SSL_TICKET_EMPTY:
-    case SSL_TICKET_NO_DECRYPT:
-        return SSL_TICKET_RETURN_IGNORE_RENEW;
-    default:
-        return SSL_TICKET_RETURN_ABORT;
+    hello_sni(ssl, &name, &len);
+    if (len > SNI_MAX) {
+        *alert = SSL_AD_UNRECOGNIZED_NAME; /* what OpenSSL answers a full handshake */
+        return SSL_CLIENT_HELLO_ERROR;
     }
-    hello_sni(ssl, &now, &now_len);
-    if (SSL_SESSION_get0_ticket_appdata(sess, &then, &then_len) != 1)
-        then_len = 0;
-    if (now_len != then_len ||
-        (now_len > 0 && strncasecmp((const char *)now, (const char *)then, now_len) != 0))
-        return SSL_TICKET_RETURN_IGNORE_RENEW; /* another name: full handshake */
-    return status == SSL_TICKET_SUCCESS_RENEW ? SSL_TICKET_RETURN_USE_RENEW : SSL_TICKET_RETURN_USE;
+    memcpy(in, listener_sid, SSL_MAX_SID_CTX_LENGTH);
+    for (size_t i = 0; i < len; i++) /* DNS names compare case-insensitively */
+        in[SSL_MAX_SID_CTX_LENGTH + i] =
+            name[i] >= 'A' && name[i] <= 'Z' ? (unsigned char)(name[i] - 'A' + 'a') : name[i];
+    if (EVP_Digest(in, SSL_MAX_SID_CTX_LENGTH + len, sid, &sid_len, EVP_sha256(), NULL) != 1 ||
+        sid_len < SSL_MAX_SID_CTX_LENGTH ||
+        SSL_set_session_id_context(ssl, sid, SSL_MAX_SID_CTX_LENGTH) != 1) {
+        *alert = SSL_AD_INTERNAL_ERROR;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
+    return SSL_CLIENT_HELLO_SUCCESS;
 }
 
 /* See tls_int.h. */
-int tls_resume_sni_install(SSL_CTX *ctx)
+int tls_resume_sni_install(SSL_CTX *ctx, const unsigned char *listener_sid)
 {
-    return SSL_CTX_set_session_ticket_cb(ctx, resume_sni_gen, resume_sni_dec, NULL) == 1 ? 0 : -1;
+    SSL_CTX_set_client_hello_cb(ctx, resume_sni_hello, (void *)listener_sid);
+    return 0;
 }

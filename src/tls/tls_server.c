@@ -61,8 +61,9 @@ struct tls_server {
     size_t ncerts;
     unsigned char *alpn; /* wire format, server preference order; NULL = no ALPN */
     size_t alpn_len;
-    struct tls_ticket_keys *tickets; /* NULL when session_tickets is false */
-    X509_STORE *client_ca;           /* client certificate roots; NULL = no mTLS */
+    struct tls_ticket_keys *tickets;           /* NULL when session_tickets is false */
+    X509_STORE *client_ca;                     /* client certificate roots; NULL = no mTLS */
+    unsigned char sid[SSL_MAX_SID_CTX_LENGTH]; /* session id context: sid_context() */
 };
 
 /* See tls_int.h. */
@@ -321,7 +322,6 @@ struct server_build {
     struct tls_report *r;
     char base[KEYPATH_LEN];         /* "listeners[i].tls" */
     STACK_OF(X509_NAME) * ca_names; /* client CA subjects, sent in CertificateRequest */
-    unsigned char sid[SSL_MAX_SID_CTX_LENGTH];
     bool ctx_failed; /* the settings themselves were refused: no certificate can load */
 };
 
@@ -376,9 +376,9 @@ static SSL_CTX *ctx_new(struct tls_server *ts, const struct listener *l, struct 
         goto fail;
     }
     if (SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) != 1 ||
-        SSL_CTX_set_session_id_context(ctx, sb->sid, sizeof(sb->sid)) != 1 ||
+        SSL_CTX_set_session_id_context(ctx, ts->sid, sizeof(ts->sid)) != 1 ||
         (ts->tickets != NULL && tls_tickets_install(ctx, ts->tickets) < 0) ||
-        tls_resume_sni_install(ctx) < 0) {
+        tls_resume_sni_install(ctx, ts->sid) < 0) {
         berr(sb, "", "cannot set up the TLS context: %s", tls_ssl_reason(why, sizeof(why)));
         goto fail;
     }
@@ -625,7 +625,7 @@ void tls_server_build(struct listener *l, struct tls_report *r)
     build_alpn(ts, l, &sb);
     build_tickets(ts, l, &sb);
     build_client_ca(ts, l, &sb);
-    if (sid_context(l, sb.ca_names, sb.sid) < 0) {
+    if (sid_context(l, sb.ca_names, ts->sid) < 0) {
         berr(&sb, "", "cannot compute the session id context");
         goto fail;
     }

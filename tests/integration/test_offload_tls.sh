@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 
 make_certs
-P_WEB=$(free_port) GW=$(free_port) GW13=$(free_port)
+P_WEB=$(free_port) GW=$(free_port) GW13=$(free_port) GWSF=$(free_port)
 start_http_origin web1 "$P_WEB"
 cat >"$T/gw.yaml" <<YAML
 workers: 2
@@ -30,8 +30,16 @@ listeners:
       certificates: [ { cert: $CERTS/gateway.crt, key: $CERTS/gateway.key } ]
       min_version: "1.3"
     http: { default_backend: web }
+  - name: stateful
+    bind: 127.0.0.1:$GWSF
+    mode: offload
+    tls:
+      certificates: [ { cert: $CERTS/shop-rsa.crt, key: $CERTS/shop-rsa.key },
+                      { cert: $CERTS/bank.crt, key: $CERTS/bank.key } ]
+      session_tickets: false
+    http: { default_backend: web }
 YAML
-start_gateway "$T/gw.yaml" "$GW" "$GW13"
+start_gateway "$T/gw.yaml" "$GW" "$GW13" "$GWSF"
 
 # sclient PORT [openssl s_client options]: the handshake transcript (never fails).
 sclient() {
@@ -79,16 +87,19 @@ assert_eq "HTTPS through the SNI-chosen certificate" /by-sni "$(json_get "$body"
 # Session resumption with a ticket: TLS 1.2, then TLS 1.3 (whose tickets come
 # after the handshake, so s_client reads an answer before saving).
 REQ=$'GET /resume HTTP/1.1\r\nHost: shop.lab.test\r\nConnection: close\r\n\r\n'
-# resume VERSION_OPTION [SNI]: the second connection's transcript; the first
-# is for shop.lab.test, the second for SNI (default the same).
+# resume VERSION_OPTION [SNI [PORT [OPTION]]]: the second connection's
+# transcript; the first is for shop.lab.test, the second for SNI (default the
+# same), both to PORT (default $GW), both with OPTION (e.g. -no_ticket).
 resume() {
+    local port=${3:-$GW} opts=("$1")
+    [ -z "${4:-}" ] || opts+=("$4")
     rm -f "$T/sess"
-    printf '%s' "$REQ" | timeout 10 openssl s_client -connect "127.0.0.1:$GW" -servername shop.lab.test \
-        -CAfile "$CERTS/ca.crt" "$1" -ign_eof -sess_out "$T/sess" >"$T/s1.out" 2>&1 || true
+    printf '%s' "$REQ" | timeout 10 openssl s_client -connect "127.0.0.1:$port" -servername shop.lab.test \
+        -CAfile "$CERTS/ca.crt" "${opts[@]}" -ign_eof -sess_out "$T/sess" >"$T/s1.out" 2>&1 || true
     [ -s "$T/sess" ] || { echo "no session saved"; return 0; }
-    printf '%s' "$REQ" | timeout 10 openssl s_client -connect "127.0.0.1:$GW" \
-        -servername "${2:-shop.lab.test}" -CAfile "$CERTS/ca.crt" "$1" -ign_eof -sess_in "$T/sess" \
-        2>&1 || true
+    printf '%s' "$REQ" | timeout 10 openssl s_client -connect "127.0.0.1:$port" \
+        -servername "${2:-shop.lab.test}" -CAfile "$CERTS/ca.crt" "${opts[@]}" -ign_eof \
+        -sess_in "$T/sess" 2>&1 || true
 }
 out=$(resume -tls1_2)
 assert_contains "TLS 1.2 session ticket resumes" "$out" "Reused, TLSv1.2"
@@ -97,14 +108,30 @@ assert_contains "TLS 1.3 session ticket resumes" "$out" "Reused, TLSv1.3"
 assert_contains "...and the resumed connection is served" "$out" '"path":"/resume"'
 assert_not_contains "...and ends with close_notify, not a bare FIN" "$out" "unexpected eof"
 
+# Without tickets: the TLS 1.2 session-id cache (a client that sends no
+# ticket extension), and TLS 1.3 with session_tickets off (stateful tickets,
+# which name a session in the same cache).
+out=$(resume -tls1_2 shop.lab.test "$GW" -no_ticket)
+assert_contains "TLS 1.2 session id (no ticket) resumes" "$out" "Reused, TLSv1.2"
+out=$(resume -tls1_3 shop.lab.test "$GWSF")
+assert_contains "TLS 1.3 stateful ticket (session_tickets: false) resumes" "$out" "Reused, TLSv1.3"
+out=$(resume -tls1_2 shop.lab.test "$GWSF")
+assert_contains "TLS 1.2 with session_tickets: false resumes by session id" "$out" "Reused, TLSv1.2"
+
 # A session resumes only under the name it was made for (RFC 6066, 3): a
-# ticket from shop.lab.test offered with SNI bank.lab.test gets a full
-# handshake and the bank's certificate.
-for v in -tls1_2 -tls1_3; do
-    out=$(resume "$v" bank.lab.test)
-    assert_contains "$v: a ticket made for another SNI is not resumed" "$out" "New, TLSv1."
+# session from shop.lab.test offered with SNI BANK.lab.test gets a full
+# handshake and the bank's certificate, however it came back. The same name
+# in another case does resume.
+for way in "TLS 1.2 ticket:-tls1_2:$GW:" "TLS 1.3 ticket:-tls1_3:$GW:" \
+    "TLS 1.2 session id:-tls1_2:$GW:-no_ticket" "TLS 1.3 stateful ticket:-tls1_3:$GWSF:" \
+    "TLS 1.2 session id, tickets off:-tls1_2:$GWSF:"; do
+    IFS=: read -r label v port opt <<<"$way"
+    out=$(resume "$v" BANK.lab.test "$port" "$opt")
+    assert_contains "$label: a session made for another SNI is not resumed" "$out" "New, TLSv1."
     assert_contains "... and the full handshake shows that name's certificate" "$out" \
         "CN = bank.lab.test"
+    out=$(resume "$v" SHOP.LAB.test "$port" "$opt")
+    assert_contains "... the same name in capitals resumes" "$out" "Reused, TLSv1."
 done
 
 # A TLS 1.3 client uses a ticket once (RFC 8446, C.4): a resumed connection
