@@ -27,6 +27,8 @@
 #ifndef TLSGATE_TLS_CTX_H
 #define TLSGATE_TLS_CTX_H
 
+#include <stdint.h>
+
 #include <openssl/ssl.h>
 
 #include "config-t.h"
@@ -98,6 +100,9 @@ const char *tls_cipher_name(const SSL *ssl);
 
 /* The SNI the client sent on ssl ("" when none). */
 const char *tls_sni(const SSL *ssl);
+
+/* Raw bytes OpenSSL has read from ssl's peer so far (records, not plaintext). */
+uint64_t tls_bytes_read(const SSL *ssl);
 
 /*
  * Why a handshake failed, as one short line (the OpenSSL error queue, or the

@@ -909,6 +909,7 @@ static void hs_on_client_event(struct bufferevent *bev, short what, void *arg)
                  (what & BEV_EVENT_EOF) && why[0] == '\0' ? "client closed" : why,
                  h->sni[0] ? h->sni : "none");
         h->txn.result = "tls-handshake-failed";
+        h->txn.bytes_in = tls_bytes_read(h->ssl); /* the handshake's records: no request came */
         metrics_handshake(s->l, hs_usec_since(&h->handshake_started), false);
         session_close(s, "tls-handshake-failed");
         return;

@@ -737,6 +737,13 @@ const char *tls_sni(const SSL *ssl)
     return name != NULL ? name : "";
 }
 
+uint64_t tls_bytes_read(const SSL *ssl)
+{
+    BIO *rbio = ssl != NULL ? SSL_get_rbio(ssl) : NULL;
+
+    return rbio != NULL ? BIO_number_read(rbio) : 0;
+}
+
 /*
  * The line for a failed handshake on ssl whose oldest error is e (0 = none):
  * a failed certificate verification says which, else the error's reason.

@@ -67,6 +67,8 @@ check "... each refusal names the SNI the client sent" \
     grep -qF 'self-signed certificate (SNI api.lab.test)' "$T/gateway.log"
 line=$(access_line '"result":"tls-handshake-failed"')
 assert_contains "... in the access log too" "$line" '"sni":"api.lab.test"'
+n=$(json_field "$line" bytes_in)
+check "... with bytes_in = the handshake records the client sent ($n)" test "$n" -gt 200
 
 for p in /no-cert /no-cert-12 /self-signed /server-cert; do
     assert_eq "$p never reached the origin" 0 "$(origin_served web1 "GET $p ")"
