@@ -78,8 +78,7 @@ struct session {
     enum session_state state;
     struct half client;                  /* accepted connection */
     struct half server;                  /* backend connection (bev NULL until connecting) */
-    struct sockaddr_storage peer;        /* TCP peer of the accepted socket */
-    struct sockaddr_storage client_addr; /* real client: peer, or the PROXY header's source */
+    struct sockaddr_storage client_addr; /* real client: TCP peer, or PROXY header source */
     struct sockaddr_storage local;       /* address the client connected to (or PROXY dst) */
     struct clienthello *hello;           /* passthrough: what the client offered (owned) */
     bool hello_parsed;                   /* hello holds a complete ClientHello */

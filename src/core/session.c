@@ -53,10 +53,9 @@ int session_new(struct worker *w, struct config *conf, struct listener *l, evuti
     s->ops = session_ops_for(l);
     if (s->ops == NULL)
         goto err_session;
-    if ((size_t)peerlen > sizeof(s->peer))
-        peerlen = sizeof(s->peer);
-    memcpy(&s->peer, peer, (size_t)peerlen);
-    s->client_addr = s->peer;
+    if ((size_t)peerlen > sizeof(s->client_addr))
+        peerlen = sizeof(s->client_addr);
+    memcpy(&s->client_addr, peer, (size_t)peerlen);
     if (getsockname(fd, (struct sockaddr *)&s->local, &locallen) < 0)
         memset(&s->local, 0, sizeof(s->local));
     s->fd = fd;

@@ -40,21 +40,29 @@ enum http_phase {
     HTTP_CLOSING,   /* a last response is being flushed, then close */
 };
 
+/*
+ * The request's host and target as its log line shows them: copies, because
+ * the head buffer is gone by then. Allocated for each request and freed with
+ * it, so that an idle keep-alive connection holds none.
+ */
+struct http_txn_names {
+    char host[256];
+    char path[512]; /* target, truncated */
+};
+
 /* One request and its response. Reset for every request on the connection. */
 struct http_txn {
-    struct timeval started; /* first byte of the request head seen */
-    unsigned no;            /* 1 for the first request on the connection */
-    /* For the log: copies, because the head buffer is gone by then. */
-    char method[16];
-    char host[256];
-    char path[512];     /* target, truncated */
-    int rule;           /* index of the matched rule, -1 none */
-    const char *sticky; /* NULL (off), "hit", "miss", "reset" */
-    const char *result; /* "ok", or why it failed (static) */
-    unsigned status;    /* status sent to the client, 0 none yet */
-    uint64_t bytes_in;  /* request bytes from the client (head + body) */
-    uint64_t bytes_out; /* response bytes to the client (head + body) */
-    bool logged;        /* the access-log line was written */
+    struct timeval started;       /* first byte of the request head seen */
+    unsigned no;                  /* 1 for the first request on the connection */
+    char method[16];              /* for the response's framing and the log */
+    struct http_txn_names *names; /* NULL until the request line is read (owned) */
+    int rule;                     /* index of the matched rule, -1 none */
+    const char *sticky;           /* NULL (off), "hit", "miss", "reset" */
+    const char *result;           /* "ok", or why it failed (static) */
+    unsigned status;              /* status sent to the client, 0 none yet */
+    uint64_t bytes_in;            /* request bytes from the client (head + body) */
+    uint64_t bytes_out;           /* response bytes to the client (head + body) */
+    bool logged;                  /* the access-log line was written */
 
     /* Routing. */
     struct backend *backend;           /* chosen backend */
@@ -92,7 +100,7 @@ struct http_sess {
     bool tls;            /* the client side speaks TLS */
     SSL *ssl;            /* client TLS (owned by client.bev once opened) */
     struct event *pp_ev; /* reading the PROXY header */
-    char sni[256];       /* SNI of the client handshake, "" none */
+    const char *sni;     /* SNI of the client handshake, "" none (ssl's, or static) */
     const char *tls_version;
     const char *tls_cipher;
     struct timeval handshake_started;

@@ -100,8 +100,8 @@ static void hs_log_txn(struct session *s)
         .tls_version = h->tls_version,
         .tls_cipher = h->tls_cipher,
         .method = t->method[0] ? t->method : NULL,
-        .host = t->host[0] ? t->host : NULL,
-        .path = t->path[0] ? t->path : NULL,
+        .host = t->names && t->names->host[0] ? t->names->host : NULL,
+        .path = t->names && t->names->path[0] ? t->names->path : NULL,
         .status = t->status,
         .rule_action = r ? actions[r->action] : NULL,
         .rule = t->rule,
@@ -127,6 +127,7 @@ static void hs_log_txn(struct session *s)
 static void hs_txn_reset(struct http_sess *h)
 {
     free(h->txn.req_head);
+    free(h->txn.names);
     memset(&h->txn, 0, sizeof(h->txn));
     h->txn.rule = -1;
 }
@@ -278,6 +279,14 @@ static void hs_copy(char *dst, size_t size, struct http_str src)
     dst[n] = '\0';
 }
 
+/* t's log names, made on first use; NULL when out of memory (the line then shows none). */
+static struct http_txn_names *hs_names(struct http_txn *t)
+{
+    if (t->names == NULL)
+        t->names = calloc(1, sizeof(*t->names));
+    return t->names;
+}
+
 /* Cookie stickiness: the server the request's cookie names, or a new pick. */
 static struct server *hs_sticky_pick(struct session *s, const struct http_head *head)
 {
@@ -346,11 +355,13 @@ static void hs_handle_request(struct session *s, const struct http_head *head)
     t->no = ++h->nrequests;
     t->bytes_in = head->head_len;
     hs_copy(t->method, sizeof(t->method), head->method);
-    hs_copy(t->path, sizeof(t->path), head->target);
     hs_take_framing(t, head);
     path_ok = http_request_view_init(&view, head, (struct sockaddr *)&s->client_addr, match_path,
                                      sizeof(match_path)) == 0;
-    hs_copy(t->host, sizeof(t->host), view.host);
+    if (hs_names(t) != NULL) {
+        hs_copy(t->names->path, sizeof(t->names->path), head->target);
+        hs_copy(t->names->host, sizeof(t->names->host), view.host);
+    }
     fwd.upgrade = t->upgrade;
     if (!path_ok && hc->nrules > 0) {
         /* Rules could not see this path as the origin may: refuse rather than guess. */
@@ -421,8 +432,9 @@ static void hs_note_request_line(struct http_txn *t, const char *p, size_t len)
     hs_copy(t->method, sizeof(t->method), (struct http_str){p, (size_t)(sp1 - p)});
     sp1++;
     sp2 = memchr(sp1, ' ', line - (size_t)(sp1 - p));
-    hs_copy(t->path, sizeof(t->path),
-            (struct http_str){sp1, sp2 ? (size_t)(sp2 - sp1) : line - (size_t)(sp1 - p)});
+    if (hs_names(t) != NULL)
+        hs_copy(t->names->path, sizeof(t->names->path),
+                (struct http_str){sp1, sp2 ? (size_t)(sp2 - sp1) : line - (size_t)(sp1 - p)});
 }
 
 /* Tries to parse a request head from the client's input. Returns 1 when one was handled. */
@@ -874,7 +886,7 @@ static void hs_handshake_done(struct session *s)
     struct http_sess *h = s->http;
     const char *sni = tls_sni(h->ssl);
 
-    snprintf(h->sni, sizeof(h->sni), "%s", sni);
+    h->sni = sni;
     metrics_handshake(s->l, hs_usec_since(&h->handshake_started), true);
     h->tls_version = tls_version_name(h->ssl);
     h->tls_cipher = tls_cipher_name(h->ssl);
@@ -903,7 +915,7 @@ static void hs_on_client_event(struct bufferevent *bev, short what, void *arg)
     if (h->phase == HTTP_HANDSHAKE) {
         tls_bev_handshake_error(bev, why, sizeof(why));
         /* OpenSSL may have read the SNI (not when the version was refused): log it too. */
-        snprintf(h->sni, sizeof(h->sni), "%s", tls_sni(h->ssl));
+        h->sni = tls_sni(h->ssl);
         log_info("session %llx: listener %s: TLS handshake failed: %s (SNI %s)",
                  (unsigned long long)s->id, s->l->name,
                  (what & BEV_EVENT_EOF) && why[0] == '\0' ? "client closed" : why,
@@ -1043,6 +1055,7 @@ static struct http_sess *hs_new(struct session *s)
     }
     s->http = h;
     h->txn.rule = -1;
+    h->sni = "";
     h->tls = s->l->has_tls && s->l->mode != MODE_HTTP;
     return h;
 }
@@ -1194,6 +1207,7 @@ static void http_free(struct session *s)
     if (h->pp_ev != NULL)
         event_free(h->pp_ev);
     free(h->txn.req_head);
+    free(h->txn.names);
     free(h);
     s->http = NULL;
 }
