@@ -282,8 +282,10 @@ static void hs_copy(char *dst, size_t size, struct http_str src)
 /* t's log names, made on first use; NULL when out of memory (the line then shows none). */
 static struct http_txn_names *hs_names(struct http_txn *t)
 {
-    if (t->names == NULL)
-        t->names = calloc(1, sizeof(*t->names));
+    if (t->names == NULL && (t->names = malloc(sizeof(*t->names))) != NULL) {
+        t->names->host[0] = '\0'; /* not zeroed whole: each copy ends with its NUL */
+        t->names->path[0] = '\0';
+    }
     return t->names;
 }
 
