@@ -78,8 +78,8 @@ void tls_tickets_free(struct tls_ticket_keys *k);
  * Makes ctx resume a session only under the SNI it was made for
  * (tls_resume_sni.c): each connection's session id context becomes a digest
  * of listener_sid (SSL_MAX_SID_CTX_LENGTH bytes, which must outlive ctx) and
- * its SNI. Returns 0 or -1.
+ * its SNI.
  */
-int tls_resume_sni_install(SSL_CTX *ctx, const unsigned char *listener_sid);
+void tls_resume_sni_install(SSL_CTX *ctx, const unsigned char *listener_sid);
 
 #endif

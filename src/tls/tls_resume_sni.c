@@ -75,8 +75,7 @@ static int resume_sni_hello(SSL *ssl, int *alert, void *arg)
 }
 
 /* See tls_int.h. */
-int tls_resume_sni_install(SSL_CTX *ctx, const unsigned char *listener_sid)
+void tls_resume_sni_install(SSL_CTX *ctx, const unsigned char *listener_sid)
 {
     SSL_CTX_set_client_hello_cb(ctx, resume_sni_hello, (void *)listener_sid);
-    return 0;
 }

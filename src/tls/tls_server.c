@@ -377,11 +377,11 @@ static SSL_CTX *ctx_new(struct tls_server *ts, const struct listener *l, struct 
     }
     if (SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) != 1 ||
         SSL_CTX_set_session_id_context(ctx, ts->sid, sizeof(ts->sid)) != 1 ||
-        (ts->tickets != NULL && tls_tickets_install(ctx, ts->tickets) < 0) ||
-        tls_resume_sni_install(ctx, ts->sid) < 0) {
+        (ts->tickets != NULL && tls_tickets_install(ctx, ts->tickets) < 0)) {
         berr(sb, "", "cannot set up the TLS context: %s", tls_ssl_reason(why, sizeof(why)));
         goto fail;
     }
+    tls_resume_sni_install(ctx, ts->sid);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
     /* One ticket per handshake (OpenSSL sends two): a resumption brings its own new one. */
     SSL_CTX_set_num_tickets(ctx, 1);
