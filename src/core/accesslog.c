@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -211,6 +212,42 @@ static void line_json_hello(struct line *ln, const struct clienthello *ch)
     line_printf(ln, ",\"ech\":%s", ch && ch->has_ech ? "true,\"sni_outer_only\":true" : "false");
 }
 
+/* "-" for a NULL or empty string in text lines. */
+static const char *dash(const char *v)
+{
+    return v == NULL || *v == '\0' ? "-" : v;
+}
+
+/*
+ * A field a client chose (SNI, ALPN, method, target, Host) for a text line,
+ * in buf: "-" when NULL or empty, else with spaces, quotes, backslashes,
+ * control bytes and DEL as \xNN, so that it can neither split the line nor
+ * shift the fields after it. Truncated to fit buf.
+ */
+static const char *text_field(char *buf, size_t size, const char *v)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+
+    if (v == NULL || *v == '\0')
+        return "-";
+    for (const unsigned char *p = (const unsigned char *)v; *p != '\0'; p++) {
+        bool plain = *p > 0x20 && *p != 0x7f && *p != '"' && *p != '\\';
+        if (n + (plain ? 1 : 4) >= size)
+            break;
+        if (plain) {
+            buf[n++] = (char)*p;
+            continue;
+        }
+        buf[n++] = '\\';
+        buf[n++] = 'x';
+        buf[n++] = hex[*p >> 4];
+        buf[n++] = hex[*p & 15];
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
 /*
  * The passthrough line of s as listener l saw it: relayed to a backend, or,
  * when terminate is set, handed to that offload/bridge listener (result
@@ -236,9 +273,11 @@ static void passthrough_line(const struct session *s, const struct listener *l,
     if (ch)
         clienthello_versions_str(ch, versions, sizeof(versions));
     if (access_format == ACCESS_TEXT) {
+        char sni_text[1024], alpn_text[1024];
         line_printf(&ln,
                     "%s %s passthrough %s sni=%s alpn=%s versions=%s ja4=%s ciphers=%u ech=%s -> ",
-                    ts, l->name, client, sni ? sni : "-", ch && ch->nalpn ? ch->alpn : "-",
+                    ts, l->name, client, text_field(sni_text, sizeof(sni_text), sni),
+                    text_field(alpn_text, sizeof(alpn_text), ch && ch->nalpn ? ch->alpn : NULL),
                     versions[0] ? versions : "-", ch && ch->ja4[0] ? ch->ja4 : "-",
                     ch ? ch->nciphers : 0, ch && ch->has_ech ? "yes(sni-is-outer)" : "no");
         if (terminate)
@@ -288,12 +327,6 @@ static void line_json_int(struct line *ln, const char *key, long long n)
         line_printf(ln, ",\"%s\":%lld", key, n);
 }
 
-/* "-" for a NULL or empty string in text lines. */
-static const char *dash(const char *v)
-{
-    return v == NULL || *v == '\0' ? "-" : v;
-}
-
 void accesslog_http(const struct session *s, const struct access_http *a)
 {
     char ts[40], client[ADDR_STRLEN];
@@ -307,12 +340,16 @@ void accesslog_http(const struct session *s, const struct access_http *a)
     addr_format((const struct sockaddr *)&s->client_addr, client, sizeof(client));
     mode = s->l->mode == MODE_OFFLOAD ? "offload" : s->l->mode == MODE_BRIDGE ? "bridge" : "http";
     if (access_format == ACCESS_TEXT) {
+        char sni[1024], method[64], path[2048], host[1024];
         line_printf(&ln,
                     "%s %s %s %s sni=%s \"%s %s\" host=%s %u rule=%d sticky=%s -> %s/%s "
                     "in=%llu out=%llu ms=%ld result=%s",
-                    ts, s->l->name, mode, client, dash(a->sni), dash(a->method), dash(a->path),
-                    dash(a->host), a->status, a->rule, dash(a->sticky), dash(a->backend),
-                    dash(a->server), a->bytes_in, a->bytes_out, a->duration_ms, dash(a->result));
+                    ts, s->l->name, mode, client, text_field(sni, sizeof(sni), a->sni),
+                    text_field(method, sizeof(method), a->method),
+                    text_field(path, sizeof(path), a->path),
+                    text_field(host, sizeof(host), a->host), a->status, a->rule, dash(a->sticky),
+                    dash(a->backend), dash(a->server), a->bytes_in, a->bytes_out, a->duration_ms,
+                    dash(a->result));
         line_write(&ln, s->l);
         return;
     }

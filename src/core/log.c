@@ -38,10 +38,36 @@ void log_set_thread_name(const char *name)
     snprintf(log_thread, sizeof(log_thread), "%s", name);
 }
 
+/*
+ * Appends src to line (of size bytes, *n used) with every control byte, DEL
+ * and backslash written as \xNN. Messages carry bytes a client chose (an
+ * SNI, a path): this keeps each message on its one line, so a client cannot
+ * forge log lines, and keeps the escape unambiguous.
+ */
+static void log_append_escaped(char *line, size_t size, size_t *n, const char *src)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    for (const unsigned char *p = (const unsigned char *)src; *p != '\0'; p++) {
+        if (*p >= 0x20 && *p != 0x7f && *p != '\\') {
+            if (*n + 1 >= size)
+                return;
+            line[(*n)++] = (char)*p;
+            continue;
+        }
+        if (*n + 4 >= size)
+            return;
+        line[(*n)++] = '\\';
+        line[(*n)++] = 'x';
+        line[(*n)++] = hex[*p >> 4];
+        line[(*n)++] = hex[*p & 15];
+    }
+}
+
 /* Formats and writes one line; suffix (may be NULL) is appended after ": ". */
 static void log_emit(enum log_level level, const char *suffix, const char *fmt, va_list ap)
 {
-    char line[2048];
+    char line[2048], msg[2048];
     struct timespec ts;
     struct tm tm;
     size_t n;
@@ -54,16 +80,12 @@ static void log_emit(enum log_level level, const char *suffix, const char *fmt, 
                  level_names[level], log_thread);
     if (r > 0)
         n += (size_t)r < sizeof(line) - n ? (size_t)r : sizeof(line) - n - 1;
-    r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-    if (r > 0)
-        n += (size_t)r < sizeof(line) - n ? (size_t)r : sizeof(line) - n - 1;
-    if (suffix != NULL && n < sizeof(line) - 1) {
-        r = snprintf(line + n, sizeof(line) - n, ": %s", suffix);
-        if (r > 0)
-            n += (size_t)r < sizeof(line) - n ? (size_t)r : sizeof(line) - n - 1;
+    if (vsnprintf(msg, sizeof(msg), fmt, ap) > 0)
+        log_append_escaped(line, sizeof(line) - 1, &n, msg); /* one byte kept for the newline */
+    if (suffix != NULL) {
+        log_append_escaped(line, sizeof(line) - 1, &n, ": ");
+        log_append_escaped(line, sizeof(line) - 1, &n, suffix);
     }
-    if (n >= sizeof(line) - 1)
-        n = sizeof(line) - 2;
     line[n++] = '\n';
     (void)!write(STDERR_FILENO, line, n);
 }
