@@ -505,8 +505,11 @@ static void scan_fields(const struct http_head *h, struct fields *f)
 }
 
 /*
- * One Content-Length value: 1*DIGIT that fits in 64 bits. A list ("5, 5") or
- * repeated fields are taken only when every value is the same number.
+ * One Content-Length value: 1*DIGIT that fits in 64 bits. A second value, in
+ * a list ("5, 5") or a repeated field, is refused even when it is the same
+ * number: RFC 9110 (8.6) lets a recipient either refuse it or send on one
+ * value, and forwarding the field as received would leave the next parser to
+ * decide (nginx refuses too).
  */
 static enum http_result parse_content_length(struct parser *ps, struct http_str v,
                                              struct framing *fr)
@@ -528,8 +531,8 @@ static enum http_result parse_content_length(struct parser *ps, struct http_str 
                 return fail(ps->h, ps->bad, "Content-Length overflows");
             n = n * 10 + (uint64_t)(c - '0');
         }
-        if (fr->cl && n != fr->length)
-            return fail(ps->h, ps->bad, "differing Content-Length values");
+        if (fr->cl)
+            return fail(ps->h, ps->bad, "more than one Content-Length value");
         fr->cl = true;
         fr->length = n;
     }

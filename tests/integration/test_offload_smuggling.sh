@@ -57,6 +57,10 @@ attempt "Transfer-Encoding + Content-Length" 400 \
     "POST /smuggle-tecl HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nContent-Length: 40\r\n\r\n0\r\n\r\n$SMUGGLED"
 attempt "two different Content-Lengths" 400 \
     "POST /smuggle-cl2 HTTP/1.1\r\n${H}Content-Length: 5\r\nContent-Length: 52\r\n\r\nhello$SMUGGLED"
+attempt "one Content-Length value twice in a list" 400 \
+    "POST /smuggle-cl-list HTTP/1.1\r\n${H}Content-Length: 5, 5\r\n\r\nhello"
+attempt "the same Content-Length twice" 400 \
+    "POST /smuggle-cl-same HTTP/1.1\r\n${H}Content-Length: 5\r\nContent-Length: 005\r\n\r\nhello"
 attempt "bad chunk size" 400 \
     "POST /smuggle-chunk HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n$SMUGGLED"
 attempt "chunk size overflowing 64 bits" 400 \
@@ -84,7 +88,7 @@ assert_eq "keep-alive, then a bad request: 200 then 400" "200 400" \
 wait_for_log "$T/gateway.log" "bad request from" 5 || true
 check "the refusals are logged with their reason" grep -q 'bad request from 127.0.0.1' "$T/gateway.log"
 wait_access '"status":431'
-assert_eq "each refusal has its access-log line (400, bad-request)" 9 \
+assert_eq "each refusal has its access-log line (400, bad-request)" 11 \
     "$(access_lines | grep -F '"status":400' | grep -cF '"result":"bad-request"')"
 assert_eq "the bad chunk sizes too (400, bad-chunked-body)" 2 \
     "$(access_lines | grep -F '"status":400' | grep -cF '"result":"bad-chunked-body"')"
