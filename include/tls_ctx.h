@@ -101,8 +101,9 @@ const char *tls_cipher_name(const SSL *ssl);
 /* The SNI the client sent on ssl ("" when none). */
 const char *tls_sni(const SSL *ssl);
 
-/* Raw bytes OpenSSL has read from ssl's peer so far (records, not plaintext). */
+/* Raw bytes OpenSSL has read from and written to ssl's peer so far (records, not plaintext). */
 uint64_t tls_bytes_read(const SSL *ssl);
+uint64_t tls_bytes_written(const SSL *ssl);
 
 /*
  * Why a handshake failed, as one short line (the OpenSSL error queue, or the

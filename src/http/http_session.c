@@ -252,6 +252,32 @@ static int hs_redirect_location(const struct session *s, const char *tmpl,
     return http_redirect_expand(tmpl, &v, out, outlen);
 }
 
+static void hs_note_request_line(struct http_txn *t, const char *p, size_t len);
+
+/*
+ * A request that ends before its head was parsed (refused, timed out, or cut
+ * by the client): still the connection's next request, with the bytes it
+ * sent and, for the log, its request line as far as it got. Does nothing
+ * once the head was parsed.
+ */
+static void hs_count_unparsed(struct session *s)
+{
+    struct http_txn *t = &s->http->txn;
+    struct evbuffer *in = bufferevent_get_input(s->client.bev);
+    size_t len = evbuffer_get_length(in);
+    const char *p;
+
+    if (t->no != 0)
+        return;
+    t->no = ++s->http->nrequests;
+    t->bytes_in = len;
+    if (len > s->l->http.max_header_bytes)
+        len = s->l->http.max_header_bytes;
+    p = len > 0 ? (const char *)evbuffer_pullup(in, (ev_ssize_t)len) : NULL;
+    if (p != NULL && t->method[0] == '\0')
+        hs_note_request_line(t, p, len);
+}
+
 /* Refuses a malformed request head: status, log line, close. */
 static void hs_refuse(struct session *s, unsigned status, const char *why)
 {
@@ -260,11 +286,7 @@ static void hs_refuse(struct session *s, unsigned status, const char *why)
     log_info("session %llx: listener %s: bad request from %s: %s (answering %u)",
              (unsigned long long)s->id, s->l->name,
              addr_format((struct sockaddr *)&s->client_addr, addr, sizeof(addr)), why, status);
-    if (s->http->txn.no == 0) {
-        /* Refused before it was parsed: still the connection's next request, and what it sent. */
-        s->http->txn.no = ++s->http->nrequests;
-        s->http->txn.bytes_in = evbuffer_get_length(bufferevent_get_input(s->client.bev));
-    }
+    hs_count_unparsed(s);
     s->http->txn.result = "bad-request";
     hs_local_reply(s, status, NULL, "bad-request", true);
 }
@@ -882,6 +904,18 @@ static void hs_on_client_write(struct bufferevent *bev, void *arg)
     }
 }
 
+/*
+ * A client handshake that failed or ran out of time: for its log line, the
+ * SNI if OpenSSL got that far (not when it refused the version, which it
+ * picks first), and the handshake's bytes each way, since no request came.
+ */
+static void hs_handshake_unfinished(struct http_sess *h)
+{
+    h->sni = tls_sni(h->ssl);
+    h->txn.bytes_in = tls_bytes_read(h->ssl);
+    h->txn.bytes_out = tls_bytes_written(h->ssl);
+}
+
 /* The TLS handshake with the client finished. */
 static void hs_handshake_done(struct session *s)
 {
@@ -916,14 +950,12 @@ static void hs_on_client_event(struct bufferevent *bev, short what, void *arg)
     }
     if (h->phase == HTTP_HANDSHAKE) {
         tls_bev_handshake_error(bev, why, sizeof(why));
-        /* OpenSSL may have read the SNI (not when the version was refused): log it too. */
-        h->sni = tls_sni(h->ssl);
+        hs_handshake_unfinished(h);
         log_info("session %llx: listener %s: TLS handshake failed: %s (SNI %s)",
                  (unsigned long long)s->id, s->l->name,
                  (what & BEV_EVENT_EOF) && why[0] == '\0' ? "client closed" : why,
                  h->sni[0] ? h->sni : "none");
         h->txn.result = "tls-handshake-failed";
-        h->txn.bytes_in = tls_bytes_read(h->ssl); /* the handshake's records: no request came */
         metrics_handshake(s->l, hs_usec_since(&h->handshake_started), false);
         session_close(s, "tls-handshake-failed");
         return;
@@ -939,6 +971,8 @@ static void hs_on_client_event(struct bufferevent *bev, short what, void *arg)
         session_close(s, "done"); /* closed between requests: the normal end */
         return;
     }
+    if (h->phase == HTTP_WAIT_HEAD)
+        hs_count_unparsed(s); /* closed in the middle of a head */
     if (h->txn.result == NULL)
         h->txn.result = (what & BEV_EVENT_EOF) ? "client-closed" : "client-error";
     session_close(s, h->txn.result);
@@ -1121,8 +1155,9 @@ static void http_on_timer(struct session *s)
     switch (h->phase) {
     case HTTP_PROXY_HDR:
     case HTTP_HANDSHAKE:
-        log_info("session %llx: listener %s: TLS handshake not complete in time: closing",
-                 (unsigned long long)s->id, s->l->name);
+        hs_handshake_unfinished(h);
+        log_info("session %llx: listener %s: TLS handshake not complete in time: closing (SNI %s)",
+                 (unsigned long long)s->id, s->l->name, h->sni[0] ? h->sni : "none");
         h->txn.result = "timeout-handshake";
         session_close(s, "timeout-handshake");
         return;
@@ -1145,18 +1180,7 @@ static void http_on_timer(struct session *s)
         }
         log_info("session %llx: listener %s: request head not complete in time: answering 408",
                  (unsigned long long)s->id, s->l->name);
-        {
-            /* What the slow head got to, for the log line (bounded like any head). */
-            struct evbuffer *in = bufferevent_get_input(s->client.bev);
-            size_t len = evbuffer_get_length(in);
-            const char *p;
-
-            if (len > s->l->http.max_header_bytes)
-                len = s->l->http.max_header_bytes;
-            p = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
-            if (p != NULL && len > 0)
-                hs_note_request_line(&h->txn, p, len);
-        }
+        hs_count_unparsed(s); /* what the slow head got to, for the log line */
         hs_local_reply(s, 408, NULL, "timeout-request", true);
         return;
     case HTTP_CONNECT:

@@ -744,6 +744,13 @@ uint64_t tls_bytes_read(const SSL *ssl)
     return rbio != NULL ? BIO_number_read(rbio) : 0;
 }
 
+uint64_t tls_bytes_written(const SSL *ssl)
+{
+    BIO *wbio = ssl != NULL ? SSL_get_wbio(ssl) : NULL;
+
+    return wbio != NULL ? BIO_number_written(wbio) : 0;
+}
+
 /*
  * The line for a failed handshake on ssl whose oldest error is e (0 = none):
  * a failed certificate verification says which, else the error's reason.

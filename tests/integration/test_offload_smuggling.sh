@@ -126,6 +126,21 @@ ms=$(json_path "$out" 'd["responses"][0]["ms"]')
 check "trickled head: cut off at the deadline (${ms} ms)" test "${ms:-0}" -ge 400 -a "${ms:-0}" -lt 4000
 wait_access '"status":408'
 check "408 logged" grep -q 'request head not complete in time' "$T/gateway.log"
+line=$(access_line '"path":"/slow"')
+assert_contains "the 408 is the connection's first request" "$line" '"request":1,'
+assert_contains "... with the bytes of its head so far" "$line" \
+    "\"bytes_in\":$(printf "GET /slow HTTP/1.1\r\n${H}" | wc -c),"
+# A good request, then a head the client gives up on (it closes at 200 ms,
+# before the 408): logged as the second request, with its request line.
+$HTTPCLIENT send --tls --port "$GW" --sni www.lab.test --timeout 0.2 \
+    --data "GET /whole HTTP/1.1\r\n${H}\r\nGET /half HTTP/1.1\r\n${H}" >/dev/null || true
+wait_access '"path":"/half"'
+line=$(access_line '"path":"/half"')
+assert_contains "a head cut by the client: logged as the connection's second request" "$line" \
+    '"request":2,'
+assert_contains "... with its method" "$line" '"method":"GET"'
+# (client-error: the client's TLS ended without close_notify)
+check "... and the client's end as the result" grep -qE '"result":"client-(closed|error)"' <<<"$line"
 assert_eq "the slow requests never reached the origin" 0 "$(origin_served web1 /trickle)"
 
 end_gateway

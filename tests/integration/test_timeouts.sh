@@ -59,6 +59,8 @@ wait_for_log "$T/gateway.log" '"result":"timeout-handshake"' 5 || true
 assert_eq "offload: access-log lines say timeout-handshake" 2 \
     "$(access_lines | grep -c '"result":"timeout-handshake"')"
 check "offload: the log says why" grep -q "TLS handshake not complete in time" "$T/gateway.log"
+assert_eq "offload: the partial hello's line counts the bytes it sent (the silent one's: 0)" 1 \
+    "$(access_lines | grep '"result":"timeout-handshake"' | grep -vc '"bytes_in":0,')"
 
 # Request head trickled: 408 at http_request from its first byte, whatever the pace.
 for l in off plain; do
