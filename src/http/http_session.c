@@ -252,6 +252,29 @@ static int hs_redirect_location(const struct session *s, const char *tmpl,
     return http_redirect_expand(tmpl, &v, out, outlen);
 }
 
+/*
+ * The same, for a long target: in a buffer sized for the worst case (each
+ * placeholder of tmpl replaced by a value as long as the head, or the SNI, and
+ * every byte of it percent-encoded). Returns it (the caller frees it), or NULL
+ * when out of memory.
+ */
+static char *hs_redirect_location_big(const struct session *s, const char *tmpl,
+                                      const struct http_request_view *view,
+                                      const struct http_head *head)
+{
+    size_t value = head->head_len > 256 ? head->head_len : 256, cap = strlen(tmpl) + 1;
+    char *out;
+
+    for (const char *p = tmpl; *p != '\0'; p++)
+        cap += *p == '{' ? 3 * value : 0;
+    out = malloc(cap);
+    if (out != NULL && hs_redirect_location(s, tmpl, view, out, cap) < 0) {
+        free(out);
+        out = NULL;
+    }
+    return out;
+}
+
 static void hs_note_request_line(struct http_txn *t, const char *p, size_t len);
 
 /*
@@ -404,14 +427,18 @@ static void hs_handle_request(struct session *s, const struct http_head *head)
     }
     if (rule != NULL && rule->action == RULE_REDIRECT) {
         /* The view points into the head: expand before the head is drained. */
+        char *big = NULL;
+        const char *loc = location;
         int n = hs_redirect_location(s, rule->location, &view, location, sizeof(location));
 
+        if (n < 0 && (big = hs_redirect_location_big(s, rule->location, &view, head)) != NULL)
+            loc = big;
         evbuffer_drain(in, head->head_len);
-        if (n < 0) {
-            hs_local_reply(s, 500, NULL, "redirect-too-long", true);
-            return;
-        }
-        hs_local_reply(s, rule->status, location, "redirect", !t->req_done);
+        if (n < 0 && big == NULL)
+            hs_local_reply(s, 500, NULL, "redirect-too-long", true); /* out of memory */
+        else
+            hs_local_reply(s, rule->status, loc, "redirect", !t->req_done);
+        free(big);
         return;
     }
     t->backend = rule != NULL ? rule->backend : hc->default_backend;

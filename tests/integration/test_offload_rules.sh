@@ -192,6 +192,10 @@ assert_eq "redirect location expanded" "https://www.lab.test/new/moved/page?from
 assert_eq "redirect without a query: {query} is empty" 302 "$(req www.lab.test "$GW" /moved/p2)"
 assert_eq "redirect location with empty {query}" "https://www.lab.test/new/moved/p2?from=gw&" \
     "$(hdr Location)"
+# A target of 6,000 bytes: the Location (over the 2 KiB kept on the stack) still fits.
+long=/long-$(head -c 6000 /dev/zero | tr '\0' x)
+assert_eq "redirect of a 6,000-byte target: 301" 301 "$(req old.lab.test "$GW" "$long?q=1")"
+assert_eq "... with the whole target in its Location" "https://new.lab.test$long?q=1" "$(hdr Location)"
 assert_eq "redirects never reach a server" 0 "$(origin_served web1 /moved)"
 
 check "access log lines are valid JSON" bash -c "grep -E '^\{\"ts\"' '$T/gateway.log' | python3 -c 'import json,sys; [json.loads(l) for l in sys.stdin]'"
