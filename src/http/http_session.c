@@ -987,9 +987,16 @@ static void hs_on_client_event(struct bufferevent *bev, short what, void *arg)
         session_close(s, "tls-handshake-failed");
         return;
     }
-    if ((what & BEV_EVENT_EOF) && (h->phase == HTTP_EXCHANGE || h->phase == HTTP_CONNECT) &&
-        h->txn.req_done) {
-        /* A client that half-closes after its request still gets the response. */
+    if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING) &&
+        (h->phase == HTTP_EXCHANGE || h->phase == HTTP_CONNECT) && h->txn.req_done) {
+        /*
+         * A client that half-closes after its request still gets the
+         * response. Only an EOF while reading is that: libevent's TLS
+         * bufferevent reports a write to a closed or reset connection as an
+         * EOF while writing (a dirty shutdown), and stops writing, so taking
+         * it for a half-close left an abandoned download waiting for
+         * timeouts.idle. It ends the session below.
+         */
         h->close_after = true;
         h->txn.client_keep_alive = false;
         return;

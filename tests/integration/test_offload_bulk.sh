@@ -2,7 +2,7 @@
 # Large bodies through an offload listener, byte-exact and streamed: a
 # 256 MiB upload (Content-Length), a 256 MiB download, and a 64 MiB chunked
 # upload, each checked by SHA-256 on the other side. The access log counts
-# the bytes.
+# the bytes. A client that abandons a download ends its session at once.
 . "$(dirname "$0")/lib.sh"
 
 make_certs
@@ -55,6 +55,26 @@ echo "# 64 MiB chunked upload: $((($(date +%s%N) - t0) / 1000000)) ms"
 assert_eq "64 MiB chunked upload: SHA-256 matches" "$(sha256sum <"$T/chunked.bin" | cut -d' ' -f1)" \
     "$(json_get "$body" body_sha256)"
 assert_eq "64 MiB chunked upload: every byte" 67108864 "$(json_get "$body" body_bytes)"
+
+# A client that closes in the middle of a download (its unread bytes make its
+# kernel reset the connection): the session ends at once, as the client's
+# doing, not at timeouts.idle (60 s here) as the server's.
+t0=$(date +%s%N)
+python3 - "$GW" <<'PY'
+import socket, ssl, sys
+ctx = ssl._create_unverified_context()
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))), server_hostname="www.lab.test")
+s.sendall(b"GET /bytes/50000000?abandoned HTTP/1.1\r\nHost: www.lab.test\r\n\r\n")
+got = 0
+while got < 1000:
+    got += len(s.recv(1000))
+s.close()
+PY
+wait_access '?abandoned"'
+ms=$((($(date +%s%N) - t0) / 1000000))
+line=$(access_line '?abandoned"')
+check "a download the client abandoned ends with it (${ms} ms)" test "$ms" -lt 10000
+check "... logged as the client's end" grep -qE '"result":"client-(closed|error)"' <<<"$line"
 
 end_gateway
 finish
