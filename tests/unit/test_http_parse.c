@@ -925,15 +925,16 @@ static void test_str_helpers(void **state)
 
 static void test_reason(void **state)
 {
-    static const unsigned known[] = {100, 101, 200, 201, 204, 206, 301, 302, 303, 304, 307,
-                                     308, 400, 401, 403, 404, 405, 408, 411, 413, 414, 417,
-                                     421, 426, 429, 431, 500, 501, 502, 503, 504, 505};
+    static const unsigned known[] = {100, 101, 200, 201, 204, 206, 301, 302, 303, 304, 307, 308,
+                                     400, 401, 403, 404, 405, 408, 410, 411, 413, 414, 417, 421,
+                                     426, 429, 431, 451, 500, 501, 502, 503, 504, 505};
 
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         assert_true(http_reason(known[i])[0] != '\0');
     assert_string_equal(http_reason(200), "OK");
     assert_string_equal(http_reason(404), "Not Found");
     assert_string_equal(http_reason(431), "Request Header Fields Too Large");
+    assert_string_equal(http_reason(451), "Unavailable For Legal Reasons"); /* a deny status */
     assert_string_equal(http_reason(0), "");
     assert_string_equal(http_reason(299), "");
     assert_string_equal(http_reason(999), "");
