@@ -53,8 +53,13 @@ struct access_http {
 /* Writes the line for one request of an HTTP-mode session. */
 void accesslog_http(const struct session *s, const struct access_http *a);
 
-/* Appends s to buf as a JSON string body (without quotes), escaping as needed. Returns bytes
- * written, never more than len-1; buf stays NUL-terminated. */
+/*
+ * Appends s to buf as a JSON string body (without quotes): quotes and
+ * backslashes escaped, control bytes, DEL and bytes that are not well-formed
+ * UTF-8 as \u00XX, well-formed UTF-8 characters as they are
+ * (src/core/json_escape.c). Returns bytes written, never more than len-1, and
+ * never cuts a character; buf stays NUL-terminated.
+ */
 size_t json_escape(char *buf, size_t len, const char *s);
 
 #endif

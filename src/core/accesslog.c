@@ -60,41 +60,6 @@ void accesslog_close(void)
     access_owned = false;
 }
 
-size_t json_escape(char *buf, size_t len, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t n = 0;
-
-    if (len == 0)
-        return 0;
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        char esc[7];
-        size_t elen;
-
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            elen = 2;
-        } else if (c < 0x20 || c >= 0x7f) {
-            /* Control bytes and anything non-ASCII: never emit invalid UTF-8. */
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            elen = 6;
-        } else {
-            esc[0] = (char)c;
-            elen = 1;
-        }
-        if (n + elen >= len)
-            break;
-        memcpy(buf + n, esc, elen);
-        n += elen;
-    }
-    buf[n] = '\0';
-    return n;
-}
-
 /* A growing line in a fixed buffer; writes past the end are dropped, never overflow. */
 struct line {
     char buf[4096];
