@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -483,9 +484,29 @@ static void hs_note_request_line(struct http_txn *t, const char *p, size_t len)
     hs_copy(t->method, sizeof(t->method), (struct http_str){p, (size_t)(sp1 - p)});
     sp1++;
     sp2 = memchr(sp1, ' ', line - (size_t)(sp1 - p));
-    if (hs_names(t) != NULL)
-        hs_copy(t->names->path, sizeof(t->names->path),
-                (struct http_str){sp1, sp2 ? (size_t)(sp2 - sp1) : line - (size_t)(sp1 - p)});
+    if (hs_names(t) == NULL)
+        return;
+    hs_copy(t->names->path, sizeof(t->names->path),
+            (struct http_str){sp1, sp2 ? (size_t)(sp2 - sp1) : line - (size_t)(sp1 - p)});
+    /* The first Host line, if the head got that far: which site the request was for. */
+    for (const char *l = end; l != NULL && (size_t)(l + 1 - p) < len;
+         l = memchr(l + 1, '\n', len - (size_t)(l + 1 - p))) {
+        size_t left = len - (size_t)(l + 1 - p), vlen;
+        const char *v = l + 6, *eol;
+
+        if (l[1] == '\n' || (l[1] == '\r' && left > 1 && l[2] == '\n'))
+            break; /* the end of the head: what follows is another request */
+        if (left < 5 || strncasecmp(l + 1, "host:", 5) != 0)
+            continue;
+        eol = memchr(l + 1, '\n', left);
+        vlen = eol ? (size_t)(eol - v) : left - 5;
+        while (vlen > 0 && (*v == ' ' || *v == '\t'))
+            v++, vlen--;
+        while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+            vlen--;
+        hs_copy(t->names->host, sizeof(t->names->host), (struct http_str){v, vlen});
+        break;
+    }
 }
 
 /* Tries to parse a request head from the client's input. Returns 1 when one was handled. */

@@ -85,11 +85,20 @@ out=$($HTTPCLIENT send --tls --port "$GW" --sni www.lab.test --timeout 5 \
 assert_eq "keep-alive, then a bad request: 200 then 400" "200 400" \
     "$(json_path "$out" '" ".join(str(r["status"]) for r in d["responses"])')"
 
+# A refused head without Host, then a request with one: the refusal's line
+# shows no host (not the next request's).
+$HTTPCLIENT send --tls --port "$GW" --sni www.lab.test --timeout 5 \
+    --data "GET /nohost HTTP/1.1\r\nX-Nul: a\x00b\r\n\r\nGET /next HTTP/1.1\r\nHost: other.lab.test\r\n\r\n" \
+    >/dev/null
+
 wait_for_log "$T/gateway.log" "bad request from" 5 || true
 check "the refusals are logged with their reason" grep -q 'bad request from 127.0.0.1' "$T/gateway.log"
 wait_access '"status":431'
-assert_eq "each refusal has its access-log line (400, bad-request)" 11 \
+assert_eq "each refusal has its access-log line (400, bad-request)" 12 \
     "$(access_lines | grep -F '"status":400' | grep -cF '"result":"bad-request"')"
+assert_contains "a refused head's line names its Host" "$(access_line '"path":"/smuggle-clte"')" \
+    '"host":"www.lab.test"'
+assert_contains "... and only its own" "$(access_line '"path":"/nohost"')" '"host":null'
 assert_eq "the bad chunk sizes too (400, bad-chunked-body)" 2 \
     "$(access_lines | grep -F '"status":400' | grep -cF '"result":"bad-chunked-body"')"
 assert_contains "431 in the access log" "$(access_line '"status":431')" '"result":"bad-request"'
