@@ -696,12 +696,24 @@ static void admin_stats(struct evbuffer *b, const struct admin *a)
 
 /* ---- HTTP ---- */
 
-/* Sends body with status code and the headers every admin answer carries. */
+/*
+ * Sends body with status code and the headers every admin answer carries.
+ * To HEAD: the headers only, with the Content-Length a GET would get
+ * (libevent's evhttp would send the body after them, which a keep-alive
+ * client then reads as the start of its next response).
+ */
 static void admin_reply(struct evhttp_request *req, int code, const char *reason, const char *ctype,
                         struct evbuffer *body)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+        char len[24];
+
+        snprintf(len, sizeof(len), "%zu", evbuffer_get_length(body));
+        evhttp_add_header(h, "Content-Length", len);
+        evbuffer_drain(body, evbuffer_get_length(body));
+    }
     evhttp_add_header(h, "Content-Type", ctype);
     evhttp_add_header(h, "Cache-Control", "no-store");
     evhttp_add_header(h, "X-Content-Type-Options", "nosniff");

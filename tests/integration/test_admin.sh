@@ -12,7 +12,8 @@
 #   /stats is JSON listing every listener with its recent access-log lines:
 #     offload shows the request path, passthrough only the SNI and bytes;
 #   / is the dashboard, self-contained (CSP, nothing fetched from elsewhere);
-#   other paths 404, other methods 405, HEAD has no body;
+#   other paths 404, other methods 405, HEAD has no body (and the next answer
+#   on the connection starts right after its head);
 #   a second gateway on a busy admin port fails to start with exit 2;
 #   SIGTERM: exit 0 and no sanitizer report (admin_stop frees everything).
 . "$(dirname "$0")/lib.sh"
@@ -199,6 +200,27 @@ assert_eq "unknown path: 404" 404 "$(curl -s --max-time 10 -o /dev/null -w '%{ht
 assert_eq "POST: 405" 405 "$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' -X POST "$A/metrics")"
 assert_eq "HEAD /metrics: 200 without a body" "200 0" \
     "$(curl -s --max-time 10 -I -o /dev/null -w '%{http_code} %{size_download}' "$A/metrics")"
+# HEAD then GET on one connection: the HEAD answer must end at its head, or
+# the client reads its body as the start of the next answer.
+two=$(python3 - "$ADMIN" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+          b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+data = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    data += d
+head, _, rest = data.partition(b"\r\n\r\n")
+length = [l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+print(head.split(b"\r\n")[0].decode(), "|", length[0].decode() if length else "no length", "|",
+      rest[:15].decode(errors="replace"))
+PY
+)
+assert_eq "HEAD then GET on one connection: the HEAD answer has a length and no body" \
+    "HTTP/1.1 200 OK | Content-Length: 3 | HTTP/1.1 200 OK" "$two"
 assert_eq "a query string is ignored" 200 "$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' "$A/stats?x=1")"
 
 # A second gateway whose admin port is taken: refuses to start, exit 2.
