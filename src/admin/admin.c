@@ -607,11 +607,14 @@ static void stats_listener(struct evbuffer *b, const struct listener *l)
             evbuffer_add(b, k ? ",{" : "{", k ? 2 : 1);
             json_kv_str(b, "sni", r->pattern, true);
             json_kv_str(b, "backend", r->backend ? r->backend->name : NULL, false);
+            json_kv_str(b, "terminate", r->terminate ? r->terminate->name : NULL, false);
             ADD_LIT(b, "}");
         }
         ADD_LIT(b, "]");
         json_kv_str(b, "default_backend", l->default_backend ? l->default_backend->name : NULL,
                     false);
+        json_kv_str(b, "default_terminate",
+                    l->default_terminate ? l->default_terminate->name : NULL, false);
     }
     stats_listener_backends(b, l);
     ADD_LIT(b, ",\"recent\":[");

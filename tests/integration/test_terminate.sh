@@ -246,5 +246,12 @@ out=$(get www.lab.test "$GW" --path /still)
 assert_eq "the gateway still serves after bad input on the terminated side" 200 \
     "$(json_get "$out" status)"
 
+# /stats shows where terminate routes lead.
+stats=$(curl -s --max-time 10 "http://127.0.0.1:$ADMIN/stats")
+assert_eq "/stats: the wildcard route on 'public' terminates at shop" "*.lab.test shop None" \
+    "$(json_path "$stats" 'next("%s %s %s" % (r["sni"], r["terminate"], r["backend"]) for l in d["listeners"] if l["name"] == "public" for r in l["sni_routes"] if r["sni"] == "*.lab.test")')"
+assert_eq "/stats: default_terminate of 'behind_lb'" shop \
+    "$(json_path "$stats" 'next(l["default_terminate"] for l in d["listeners"] if l["name"] == "behind_lb")')"
+
 end_gateway
 finish
