@@ -492,12 +492,13 @@ static void hs_note_request_line(struct http_txn *t, const char *p, size_t len)
     for (const char *l = end; l != NULL && (size_t)(l + 1 - p) < len;
          l = memchr(l + 1, '\n', len - (size_t)(l + 1 - p))) {
         size_t left = len - (size_t)(l + 1 - p), vlen;
-        const char *v = l + 6, *eol;
+        const char *v, *eol;
 
         if (l[1] == '\n' || (l[1] == '\r' && left > 1 && l[2] == '\n'))
             break; /* the end of the head: what follows is another request */
         if (left < 5 || strncasecmp(l + 1, "host:", 5) != 0)
             continue;
+        v = l + 6;
         eol = memchr(l + 1, '\n', left);
         vlen = eol ? (size_t)(eol - v) : left - 5;
         while (vlen > 0 && (*v == ' ' || *v == '\t'))
