@@ -185,30 +185,17 @@ static const char *dash(const char *v)
 
 /*
  * A field a client chose (SNI, ALPN, method, target, Host) for a text line,
- * in buf: "-" when NULL or empty, else with spaces, quotes, backslashes,
- * control bytes and DEL as \xNN, so that it can neither split the line nor
- * shift the fields after it. Truncated to fit buf.
+ * in buf: "-" when NULL or empty, else escaped by log_escape, spaces and
+ * quotes too, so that it can neither split the line nor shift the fields
+ * after it. Truncated to fit buf.
  */
 static const char *text_field(char *buf, size_t size, const char *v)
 {
-    static const char hex[] = "0123456789abcdef";
     size_t n = 0;
 
     if (v == NULL || *v == '\0')
         return "-";
-    for (const unsigned char *p = (const unsigned char *)v; *p != '\0'; p++) {
-        bool plain = *p > 0x20 && *p != 0x7f && *p != '"' && *p != '\\';
-        if (n + (plain ? 1 : 4) >= size)
-            break;
-        if (plain) {
-            buf[n++] = (char)*p;
-            continue;
-        }
-        buf[n++] = '\\';
-        buf[n++] = 'x';
-        buf[n++] = hex[*p >> 4];
-        buf[n++] = hex[*p & 15];
-    }
+    log_escape(buf, size, &n, v, " \"");
     buf[n] = '\0';
     return buf;
 }

@@ -38,29 +38,24 @@ void log_set_thread_name(const char *name)
     snprintf(log_thread, sizeof(log_thread), "%s", name);
 }
 
-/*
- * Appends src to line (of size bytes, *n used) with every control byte, DEL
- * and backslash written as \xNN. Messages carry bytes a client chose (an
- * SNI, a path): this keeps each message on its one line, so a client cannot
- * forge log lines, and keeps the escape unambiguous.
- */
-static void log_append_escaped(char *line, size_t size, size_t *n, const char *src)
+/* See log.h. */
+void log_escape(char *dst, size_t size, size_t *n, const char *src, const char *also)
 {
     static const char hex[] = "0123456789abcdef";
 
     for (const unsigned char *p = (const unsigned char *)src; *p != '\0'; p++) {
-        if (*p >= 0x20 && *p != 0x7f && *p != '\\') {
+        if (*p >= 0x20 && *p != 0x7f && *p != '\\' && (also == NULL || strchr(also, *p) == NULL)) {
             if (*n + 1 >= size)
                 return;
-            line[(*n)++] = (char)*p;
+            dst[(*n)++] = (char)*p;
             continue;
         }
         if (*n + 4 >= size)
             return;
-        line[(*n)++] = '\\';
-        line[(*n)++] = 'x';
-        line[(*n)++] = hex[*p >> 4];
-        line[(*n)++] = hex[*p & 15];
+        dst[(*n)++] = '\\';
+        dst[(*n)++] = 'x';
+        dst[(*n)++] = hex[*p >> 4];
+        dst[(*n)++] = hex[*p & 15];
     }
 }
 
@@ -80,11 +75,12 @@ static void log_emit(enum log_level level, const char *suffix, const char *fmt, 
                  level_names[level], log_thread);
     if (r > 0)
         n += (size_t)r < sizeof(line) - n ? (size_t)r : sizeof(line) - n - 1;
+    /* Escaped (see log_escape): a message may carry a client's bytes. One byte kept for '\n'. */
     if (vsnprintf(msg, sizeof(msg), fmt, ap) > 0)
-        log_append_escaped(line, sizeof(line) - 1, &n, msg); /* one byte kept for the newline */
+        log_escape(line, sizeof(line) - 1, &n, msg, NULL);
     if (suffix != NULL) {
-        log_append_escaped(line, sizeof(line) - 1, &n, ": ");
-        log_append_escaped(line, sizeof(line) - 1, &n, suffix);
+        log_escape(line, sizeof(line) - 1, &n, ": ", NULL);
+        log_escape(line, sizeof(line) - 1, &n, suffix, NULL);
     }
     line[n++] = '\n';
     (void)!write(STDERR_FILENO, line, n);
