@@ -108,8 +108,9 @@ struct backend_tls_conf {
 #define METRICS_HS_BUCKETS 12 /* TLS handshake latency buckets, see metrics.c */
 struct listener_stats {
     atomic_ullong conns_total;
-    atomic_ullong bytes_in;  /* from clients */
-    atomic_ullong bytes_out; /* to clients */
+    atomic_ullong conns_refused; /* closed at accept: a max_connections limit was reached */
+    atomic_ullong bytes_in;      /* from clients */
+    atomic_ullong bytes_out;     /* to clients */
     atomic_ullong handshakes_ok;
     atomic_ullong handshakes_failed;
     atomic_ullong handshake_buckets[METRICS_HS_BUCKETS]; /* count per bucket, not cumulative */

@@ -17,6 +17,9 @@
 /* A client connection was accepted on l. */
 void metrics_conn_open(struct listener *l);
 
+/* A client connection to l was closed at accept: the process's or l's max_connections. */
+void metrics_conn_refused(struct listener *l);
+
 /* Bytes moved for a client of l: in = from the client, out = to it. */
 void metrics_bytes(struct listener *l, uint64_t in, uint64_t out);
 

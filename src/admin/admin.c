@@ -16,6 +16,7 @@
  *   tlsgate_unattributed_cpu_seconds_total                    counter (see cpu.c)
  *   tlsgate_listener_cpu_seconds_total{listener,mode}         counter
  *   tlsgate_connections_total{listener,mode}                  counter
+ *   tlsgate_connections_refused_total{listener,mode}          counter, closed at accept (limits)
  *   tlsgate_connections_active{listener,mode}                 gauge
  *   tlsgate_bytes_in_total{listener,mode}                     counter, from clients
  *   tlsgate_bytes_out_total{listener,mode}                    counter, to clients
@@ -249,7 +250,7 @@ static void prom_server(struct evbuffer *b, const struct backend *be, const stru
 }
 
 /* The counters picked by field, one sample per listener selected by pred (NULL = all). */
-enum listener_field { LF_CONNS, LF_ACTIVE, LF_BYTES_IN, LF_BYTES_OUT, LF_CPU };
+enum listener_field { LF_CONNS, LF_REFUSED, LF_ACTIVE, LF_BYTES_IN, LF_BYTES_OUT, LF_CPU };
 
 static void prom_listeners(struct evbuffer *b, const struct config *c, const char *name,
                            enum listener_field f)
@@ -262,6 +263,9 @@ static void prom_listeners(struct evbuffer *b, const struct config *c, const cha
         switch (f) {
         case LF_CONNS:
             evbuffer_add_printf(b, "} %llu\n", LOAD(l->stats.conns_total));
+            break;
+        case LF_REFUSED:
+            evbuffer_add_printf(b, "} %llu\n", LOAD(l->stats.conns_refused));
             break;
         case LF_ACTIVE:
             evbuffer_add_printf(b, "} %u\n", LOAD(l->active));
@@ -482,6 +486,9 @@ static void admin_metrics(struct evbuffer *b, const struct admin *a)
     if (c->nlisteners > 0) {
         prom_family(b, "tlsgate_connections_total", "counter", "Client connections accepted.");
         prom_listeners(b, c, "tlsgate_connections_total", LF_CONNS);
+        prom_family(b, "tlsgate_connections_refused_total", "counter",
+                    "Client connections closed at accept: a max_connections limit was reached.");
+        prom_listeners(b, c, "tlsgate_connections_refused_total", LF_REFUSED);
         prom_family(b, "tlsgate_connections_active", "gauge", "Client connections open now.");
         prom_listeners(b, c, "tlsgate_connections_active", LF_ACTIVE);
         prom_family(b, "tlsgate_bytes_in_total", "counter",

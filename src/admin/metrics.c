@@ -37,6 +37,11 @@ void metrics_conn_open(struct listener *l)
     cpu_work(l, CPU_W_CONN);
 }
 
+void metrics_conn_refused(struct listener *l)
+{
+    atomic_fetch_add_explicit(&l->stats.conns_refused, 1, RELAXED);
+}
+
 void metrics_bytes(struct listener *l, uint64_t in, uint64_t out)
 {
     atomic_fetch_add_explicit(&l->stats.bytes_in, in, RELAXED);

@@ -11,7 +11,7 @@
 #include "tls_ctx.h"
 
 /* Counters of struct listener_stats, in the order lstat_ptrs() lists them. */
-#define LSTAT_N (7 + METRICS_HS_BUCKETS + 6)
+#define LSTAT_N (8 + METRICS_HS_BUCKETS + 6)
 _Static_assert(sizeof(struct listener_stats) == LSTAT_N * sizeof(atomic_ullong),
                "a counter was added to struct listener_stats: list it in lstat_ptrs()");
 _Static_assert(sizeof(struct server_stats) == sizeof(atomic_ullong),
@@ -35,6 +35,7 @@ static void lstat_ptrs(struct listener_stats *st, atomic_ullong *p[LSTAT_N])
     size_t n = 0;
 
     p[n++] = &st->conns_total;
+    p[n++] = &st->conns_refused;
     p[n++] = &st->bytes_in;
     p[n++] = &st->bytes_out;
     p[n++] = &st->handshakes_ok;

@@ -23,6 +23,7 @@
 #include "gateway.h"
 #include "http_session.h"
 #include "log.h"
+#include "metrics.h"
 #include "session.h"
 #include "splice_relay.h"
 #include "worker.h"
@@ -75,6 +76,7 @@ static void worker_on_accept(struct evconnlistener *el, evutil_socket_t fd, stru
                       "refusing new connections",
                       ctx->l->name, w->conf->max_connections, ctx->l->max_connections);
         }
+        metrics_conn_refused(ctx->l);
         close(fd);
         return;
     }

@@ -129,6 +129,9 @@ wait_metric() { # wait_metric NAME VALUE: polls /metrics up to 10 s
     done
     return 1
 }
+ra=$(metric 'tlsgate_connections_refused_total{listener="a"') rb=$(metric 'tlsgate_connections_refused_total{listener="b"')
+check "refusals are counted in /metrics (a: $ra, at least 1; b: $rb, at least 2)" \
+    test "${ra:-0}" -ge 1 -a "${rb:-0}" -ge 2
 
 # A holds o1's only slot for 1 s; B arrives meanwhile and must wait for it.
 curl -s -o /dev/null -w '%{http_code} %{time_total}\n' "http://127.0.0.1:$GW_Q/delay/1000" \
