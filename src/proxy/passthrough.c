@@ -120,6 +120,7 @@ static void pt_terminate(struct session *s, struct listener *t, const char *sni,
         return;
     }
     accesslog_terminated(s, from, len);
+    metrics_bytes(from, len, 0); /* what this listener read: t counts the decrypted requests */
     log_debug("session %llx: SNI %s -> terminate %s (%s), %zu bytes replayed",
               (unsigned long long)s->id, sni ? sni : "(none)", t->name,
               route ? route->pattern : "default", len);

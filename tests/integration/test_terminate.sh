@@ -253,5 +253,13 @@ assert_eq "/stats: the wildcard route on 'public' terminates at shop" "*.lab.tes
 assert_eq "/stats: default_terminate of 'behind_lb'" shop \
     "$(json_path "$stats" 'next(l["default_terminate"] for l in d["listeners"] if l["name"] == "behind_lb")')"
 
+# The passthrough listener's bytes_in counter matches its access lines, the
+# hand-offs' ClientHellos included.
+sum=$(access_lines | python3 -c 'import json, sys
+print(sum(d["bytes_in"] for d in map(json.loads, sys.stdin) if d["listener"] == "public"))')
+m=$(curl -s --max-time 10 "http://127.0.0.1:$ADMIN/metrics" |
+    awk '$1 ~ /^tlsgate_bytes_in_total\{listener="public"/ {print $2}')
+assert_eq "public's tlsgate_bytes_in_total is the sum of its lines' bytes_in" "$sum" "$m"
+
 end_gateway
 finish
