@@ -18,6 +18,8 @@
 #   defaults: ka 7 4 build/tlsgate (use a Release build)
 #   NAME=VAR=VALUE@PATH as extra arguments adds more tlsgate runs, e.g.
 #   copy=TLSGATE_RELAY=copy@build-rel/tlsgate
+# WAKEUPS_CONNS and WAKEUPS_PATH override the scenario's connections and path
+# (e.g. WAKEUPS_CONNS=1 WAKEUPS_PATH=/bytes/16777216 for one bulk stream).
 # WAKEUPS_AWAKE=1 also runs a SCHED_IDLE busy loop on CPU 0: CPU 0 then never
 # halts, so waking the gateway no longer means waking an idle (virtual) CPU.
 # The loop takes only time nothing else wants; the gateway's own CPU figures
@@ -38,6 +40,7 @@ new) path=/healthz conns=32 close=(-H "Connection: close") ;;
 1mib) path=/bytes/1048576 conns=8 ;;
 *) echo "wakeups.sh: scenario is ka, new or 1mib" >&2; exit 1 ;;
 esac
+conns=${WAKEUPS_CONNS:-$conns} path=${WAKEUPS_PATH:-$path}
 C=$tmp/certs
 bash "$here/../certs/mkcerts.sh" "$C" >/dev/null
 

@@ -36,18 +36,20 @@ struct half {
     bool shut_wr;            /* we passed the peer's FIN on to this side */
     bool throttled;          /* reading paused: the peer's output is full */
     /* Raw-socket relay (splice_relay.c), once the bufferevent has been let go: */
-    bool raw;            /* fd is ours (bev is NULL): close it at session end */
-    bool bulk;           /* recent reads were large: move this side's bytes by splice */
-    bool blocked;        /* the peer can't take more: rd_ev off, the peer's wr_ev on */
-    bool has_pipe;       /* pipe[] is a pooled pipe lent to this side */
-    evutil_socket_t fd;  /* the socket, when raw */
-    struct event *rd_ev; /* readable: move this side's bytes to the peer */
-    struct event *wr_ev; /* writable: flush the peer's bytes to this side (made on need) */
-    uint8_t *spill;      /* bytes from this side the peer could not take yet, or NULL */
-    uint32_t spill_len;  /* bytes in spill */
-    uint32_t spill_off;  /* of which already written */
-    uint32_t piped;      /* bytes from this side in pipe[] not yet written to the peer */
-    int pipe[2];         /* read and write ends, while has_pipe */
+    bool raw;                  /* fd is ours (bev is NULL): close it at session end */
+    bool bulk;                 /* recent reads were large: move this side's bytes by splice */
+    bool blocked;              /* the peer can't take more: rd_ev off, the peer's wr_ev on */
+    bool has_pipe;             /* pipe[] is a pooled pipe lent to this side */
+    bool napping;              /* rd_ev off until the worker's nap timer or the peer's next bytes */
+    evutil_socket_t fd;        /* the socket, when raw */
+    struct event *rd_ev;       /* readable: move this side's bytes to the peer */
+    struct event *wr_ev;       /* writable: flush the peer's bytes to this side (made on need) */
+    uint8_t *spill;            /* bytes from this side the peer could not take yet, or NULL */
+    uint32_t spill_len;        /* bytes in spill */
+    uint32_t spill_off;        /* of which already written */
+    uint32_t piped;            /* bytes from this side in pipe[] not yet written to the peer */
+    int pipe[2];               /* read and write ends, while has_pipe */
+    LIST_ENTRY(half) nap_link; /* in the worker's napping list, while napping */
 };
 
 enum session_state {

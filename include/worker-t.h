@@ -95,6 +95,9 @@ struct worker {
     int relay_pipes[WORKER_RELAY_PIPES][2]; /* empty pipes lent to splice relays on need */
     unsigned nrelay_pipes;                  /* how many of relay_pipes are held */
     uint8_t *relay_buf; /* the splice relay's copy buffer for small reads (made on need) */
+    LIST_HEAD(relay_nap_list, half) relay_napping; /* relay sides waiting for the nap timer */
+    int relay_nap_fd;                              /* timerfd ending their nap, -1 until needed */
+    struct event *relay_nap_ev;                    /* reads relay_nap_fd */
     struct worker_duration durations[WORKER_TIMER_DURATIONS]; /* see worker_timer_add */
     unsigned ndurations;
 };

@@ -381,6 +381,8 @@ int worker_init(struct worker *w, struct gateway *gw, unsigned id, struct config
     w->id = id;
     w->gw = gw;
     w->notify_fd = -1;
+    w->relay_nap_fd = -1;
+    LIST_INIT(&w->relay_napping);
     TAILQ_INIT(&w->sessions);
     LIST_INIT(&w->retired);
     w->conf = config_ref(conf);

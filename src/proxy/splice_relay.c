@@ -16,8 +16,18 @@
  * as shutdown(SHUT_WR) once that chunk is written; the session ends when both
  * directions are finished, on an error, or when idle too long.
  *
+ * Naps: a read that emptied the socket but was large says a bulk stream is
+ * arriving faster than it is read. Its side then stops watching the socket
+ * for a short nap (SR_NAP_US), so the next read takes what a nap's worth of
+ * stream brings instead of being woken for every few segments; every wake-up
+ * costs the sender's CPU an interrupt to this one (docs/performance.md). All
+ * the worker's napping sides share one timerfd. A nap ends early when the
+ * peer sends anything, so a request is never answered late because the
+ * previous answer was large; at most a stream's next bytes wait SR_NAP_US.
+ *
  * TLSGATE_RELAY=copy|splice in the environment pins one path (tests run the
- * relay in each); the default picks per chunk as above.
+ * relay in each); the default picks per chunk as above. TLSGATE_RELAY_NAP=µs
+ * sets the nap (0: never nap).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -53,6 +64,10 @@
 /* Bytes one direction moves per wakeup before other connections get a turn. */
 #define SR_BUDGET (1024 * 1024)
 
+/* A read that emptied the socket takes a nap of SR_NAP_US when it was this large. */
+#define SR_NAP_MIN (8 * 1024)
+#define SR_NAP_US  300
+
 enum sr_path {
     SR_AUTO,   /* copy small reads, splice bulk ones */
     SR_COPY,   /* always recv/send */
@@ -67,6 +82,7 @@ enum sr_flush {
 };
 
 static enum sr_path sr_path = SR_AUTO;
+static long sr_nap_us = SR_NAP_US;
 static pthread_once_t sr_path_once = PTHREAD_ONCE_INIT;
 
 /* splice(2) was refused (e.g. a sandbox without it): every side copies. */
@@ -74,12 +90,24 @@ static atomic_bool sr_no_splice;
 
 static void sr_on_read(evutil_socket_t fd, short what, void *arg);
 static void sr_on_write(evutil_socket_t fd, short what, void *arg);
+static void sr_on_nap_timer(evutil_socket_t fd, short what, void *arg);
 
-/* Reads TLSGATE_RELAY once per process. */
+/* Reads TLSGATE_RELAY and TLSGATE_RELAY_NAP once per process. */
 static void sr_path_init(void)
 {
     const char *v = getenv("TLSGATE_RELAY");
+    const char *nap = getenv("TLSGATE_RELAY_NAP");
+    char *end;
 
+    if (nap != NULL && *nap != '\0') {
+        long us = strtol(nap, &end, 10);
+
+        if (*end == '\0' && us >= 0 && us < 1000000)
+            sr_nap_us = us;
+        else
+            log_warnx("TLSGATE_RELAY_NAP=%s: not a number of µs below 1000000; using %d", nap,
+                      SR_NAP_US);
+    }
     if (v == NULL || *v == '\0' || strcmp(v, "auto") == 0)
         return;
     if (strcmp(v, "copy") == 0)
@@ -266,6 +294,51 @@ static void sr_unblock(struct half *h)
         event_add(h->rd_ev, NULL);
 }
 
+/*
+ * h stops watching its socket until the worker's nap timer fires (armed now
+ * unless other sides already nap) or its peer sends something. Returns false
+ * if the timer could not be made: h goes on watching.
+ */
+static bool sr_nap_start(struct half *h)
+{
+    struct worker *w = h->s->w;
+    struct itimerspec when = {.it_value = {.tv_nsec = sr_nap_us * 1000}};
+
+    if (w->relay_nap_ev == NULL) {
+        w->relay_nap_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (w->relay_nap_fd < 0) {
+            log_debug("timerfd_create: %s: no relay naps", strerror(errno));
+            return false;
+        }
+        w->relay_nap_ev =
+            event_new(w->base, w->relay_nap_fd, EV_READ | EV_PERSIST, sr_on_nap_timer, w);
+        if (w->relay_nap_ev != NULL && event_add(w->relay_nap_ev, NULL) < 0) {
+            event_free(w->relay_nap_ev);
+            w->relay_nap_ev = NULL;
+        }
+        if (w->relay_nap_ev == NULL) {
+            close(w->relay_nap_fd);
+            w->relay_nap_fd = -1;
+            return false;
+        }
+    }
+    if (LIST_EMPTY(&w->relay_napping) && timerfd_settime(w->relay_nap_fd, 0, &when, NULL) < 0)
+        return false;
+    event_del(h->rd_ev);
+    LIST_INSERT_HEAD(&w->relay_napping, h, nap_link);
+    h->napping = true;
+    return true;
+}
+
+/* h's nap is over: it watches its socket again (unless blocked or ended). */
+static void sr_nap_end(struct half *h)
+{
+    LIST_REMOVE(h, nap_link);
+    h->napping = false;
+    if (!h->blocked && !h->eof)
+        event_add(h->rd_ev, NULL);
+}
+
 /* A side failed: the session ends. Returns -1 (s is gone). */
 static int sr_fail(struct half *h, int err)
 {
@@ -324,7 +397,10 @@ static int sr_pump(struct half *h)
     size_t moved = 0, asked;
     ssize_t n;
     int r;
+    bool nap = false;
 
+    if (h->napping)
+        sr_nap_end(h);
     for (;;) {
         r = sr_drain(h);
         if (r < 0)
@@ -350,11 +426,17 @@ static int sr_pump(struct half *h)
         }
         h->bytes_read += (uint64_t)n;
         moved += (size_t)n;
-        if ((size_t)n < asked)
+        if (h->peer->napping)
+            sr_nap_end(h->peer); /* it may answer: read the answer at once */
+        if ((size_t)n < asked) {
             moved = SR_BUDGET; /* h had no more: write this, then wait for the next wakeup */
+            nap = sr_nap_us > 0 && n >= SR_NAP_MIN;
+        }
     }
     if (h->piped == 0)
         sr_pipe_put(h); /* an idle connection holds no pipe */
+    if (nap && !h->blocked && !h->eof)
+        (void)sr_nap_start(h);
     return 0;
 }
 
@@ -364,6 +446,28 @@ static void sr_on_read(evutil_socket_t fd, short what, void *arg)
 
     session_touch(h->s);
     (void)sr_pump(h);
+}
+
+/* The nap is over for every side that took one: read what came meanwhile. */
+static void sr_on_nap_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    struct relay_nap_list due = LIST_HEAD_INITIALIZER(due);
+    struct half *h;
+    uint64_t expirations;
+
+    if (read(fd, &expirations, sizeof(expirations)) < 0)
+        return; /* not due after all (EAGAIN) */
+    /* Sides that nap again while these are pumped wait for the next timer. */
+    while ((h = LIST_FIRST(&w->relay_napping)) != NULL) {
+        LIST_REMOVE(h, nap_link);
+        LIST_INSERT_HEAD(&due, h, nap_link);
+    }
+    while ((h = LIST_FIRST(&due)) != NULL) {
+        sr_nap_end(h);
+        session_touch(h->s);
+        (void)sr_pump(h); /* may free h's session, and its other side (sr_nap_end) */
+    }
 }
 
 /* h can take bytes again: its peer's wait is over. */
@@ -460,6 +564,10 @@ void splice_relay_free(struct session *s)
 
         if (h->rd_ev != NULL)
             event_free(h->rd_ev);
+        if (h->napping) {
+            LIST_REMOVE(h, nap_link);
+            h->napping = false;
+        }
         if (h->wr_ev != NULL)
             event_free(h->wr_ev);
         h->rd_ev = h->wr_ev = NULL;
@@ -480,4 +588,10 @@ void splice_relay_worker_free(struct worker *w)
     }
     free(w->relay_buf);
     w->relay_buf = NULL;
+    if (w->relay_nap_ev != NULL)
+        event_free(w->relay_nap_ev);
+    if (w->relay_nap_fd >= 0)
+        close(w->relay_nap_fd);
+    w->relay_nap_ev = NULL;
+    w->relay_nap_fd = -1;
 }

@@ -6,6 +6,7 @@
 # not make the gateway buffer it (its RSS stays bounded). Each runs in every
 # relay path (TLSGATE_RELAY=auto, copy, splice). A relayed connection quiet
 # for timeouts.idle is closed; one that keeps moving, however slowly, is not.
+# The relay's naps neither stall a stream nor delay an answer to a request.
 . "$(dirname "$0")/lib.sh"
 
 make_certs
@@ -152,4 +153,30 @@ PY
     stop_gateway
 }
 idle_timeout
+
+# naps: a side whose large read emptied its socket stops watching it for a
+# nap (TLSGATE_RELAY_NAP µs; 200 ms here, to make it visible). A stream still
+# flows, nap after nap, and a request after a large answer is answered at
+# once: the client's bytes end the server side's nap.
+naps() {
+    local got i t0 ms urls=()
+    TLSGATE_RELAY_NAP=200000 start_gateway "$T/gw.yaml" "$GW"
+    got=$(curl -sS --max-time 30 --cacert "$CERTS/ca.crt" --resolve web.lab.test:$GW:127.0.0.1 \
+        "https://web.lab.test:$GW/bytes/1000000" | sha256sum | cut -d' ' -f1)
+    assert_eq "[nap 200 ms] a 1 MB download arrives whole" \
+        "$({ yes tlsgate-origin || true; } | head -c 1000000 | sha256sum | cut -d' ' -f1)" "$got"
+    for i in $(seq 1 20); do urls+=("https://web.lab.test:$GW/bytes/12000"); done
+    t0=$(date +%s%N)
+    got=$(curl -sS --max-time 30 --cacert "$CERTS/ca.crt" --resolve web.lab.test:$GW:127.0.0.1 \
+        "${urls[@]}" | wc -c)
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    assert_eq "[nap 200 ms] 20 answers of 12,000 bytes on one connection" 240000 "$got"
+    if [ "$ms" -lt 2000 ]; then
+        pass "[nap 200 ms] ... each answered at once, not after a nap (${ms} ms for 20)"
+    else
+        fail "[nap 200 ms] 20 requests after large answers took ${ms} ms (a nap each?)"
+    fi
+    stop_gateway
+}
+naps
 finish
