@@ -296,10 +296,10 @@ static void sr_unblock(struct half *h)
 
 /*
  * h stops watching its socket until the worker's nap timer fires (armed now
- * unless other sides already nap) or its peer sends something. Returns false
- * if the timer could not be made: h goes on watching.
+ * unless other sides already nap) or its peer sends something. If the timer
+ * cannot be made, h just goes on watching.
  */
-static bool sr_nap_start(struct half *h)
+static void sr_nap_start(struct half *h)
 {
     struct worker *w = h->s->w;
     struct itimerspec when = {.it_value = {.tv_nsec = sr_nap_us * 1000}};
@@ -308,7 +308,7 @@ static bool sr_nap_start(struct half *h)
         w->relay_nap_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
         if (w->relay_nap_fd < 0) {
             log_debug("timerfd_create: %s: no relay naps", strerror(errno));
-            return false;
+            return;
         }
         w->relay_nap_ev =
             event_new(w->base, w->relay_nap_fd, EV_READ | EV_PERSIST, sr_on_nap_timer, w);
@@ -319,15 +319,14 @@ static bool sr_nap_start(struct half *h)
         if (w->relay_nap_ev == NULL) {
             close(w->relay_nap_fd);
             w->relay_nap_fd = -1;
-            return false;
+            return;
         }
     }
     if (LIST_EMPTY(&w->relay_napping) && timerfd_settime(w->relay_nap_fd, 0, &when, NULL) < 0)
-        return false;
+        return;
     event_del(h->rd_ev);
     LIST_INSERT_HEAD(&w->relay_napping, h, nap_link);
     h->napping = true;
-    return true;
 }
 
 /* h's nap is over: it watches its socket again (unless blocked or ended). */
@@ -436,7 +435,7 @@ static int sr_pump(struct half *h)
     if (h->piped == 0)
         sr_pipe_put(h); /* an idle connection holds no pipe */
     if (nap && !h->blocked && !h->eof)
-        (void)sr_nap_start(h);
+        sr_nap_start(h);
     return 0;
 }
 
@@ -466,7 +465,7 @@ static void sr_on_nap_timer(evutil_socket_t fd, short what, void *arg)
     while ((h = LIST_FIRST(&due)) != NULL) {
         sr_nap_end(h);
         session_touch(h->s);
-        (void)sr_pump(h); /* may free h's session, and its other side (sr_nap_end) */
+        (void)sr_pump(h); /* if it ends h's session, both sides leave `due` (splice_relay_free) */
     }
 }
 
