@@ -16,8 +16,8 @@
  * as shutdown(SHUT_WR) once that chunk is written; the session ends when both
  * directions are finished, on an error, or when idle too long.
  *
- * Naps: a read that emptied the socket but was large says a bulk stream is
- * arriving faster than it is read. Its side then stops watching the socket
+ * Naps: a socket that runs dry right after a large read says a bulk stream
+ * is arriving faster than it is read. Its side then stops watching the socket
  * for a short nap (SR_NAP_US), so the next read takes what a nap's worth of
  * stream brings instead of being woken for every few segments; every wake-up
  * costs the sender's CPU an interrupt to this one (docs/performance.md). All
@@ -64,7 +64,7 @@
 /* Bytes one direction moves per wakeup before other connections get a turn. */
 #define SR_BUDGET (1024 * 1024)
 
-/* A read that emptied the socket takes a nap of SR_NAP_US when it was this large. */
+/* A side whose socket ran dry right after a read this large naps SR_NAP_US. */
 #define SR_NAP_MIN (8 * 1024)
 #define SR_NAP_US  300
 
@@ -394,9 +394,9 @@ static int sr_drain(struct half *h)
 static int sr_pump(struct half *h)
 {
     size_t moved = 0, asked;
-    ssize_t n;
+    ssize_t n, last = 0;
     int r;
-    bool nap = false;
+    bool dry = false; /* h's socket ran out of bytes (rather than the peer of room) */
 
     if (h->napping)
         sr_nap_end(h);
@@ -419,22 +419,26 @@ static int sr_pump(struct half *h)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                dry = true;
                 break;
+            }
             return sr_fail(h, errno);
         }
         h->bytes_read += (uint64_t)n;
         moved += (size_t)n;
+        last = n;
         if (h->peer->napping)
             sr_nap_end(h->peer); /* it may answer: read the answer at once */
         if ((size_t)n < asked) {
             moved = SR_BUDGET; /* h had no more: write this, then wait for the next wakeup */
-            nap = sr_nap_us > 0 && n >= SR_NAP_MIN;
+            dry = true;
         }
     }
     if (h->piped == 0)
         sr_pipe_put(h); /* an idle connection holds no pipe */
-    if (nap && !h->blocked && !h->eof)
+    /* Ran dry right after a large read: a stream is coming in, nap (see top). */
+    if (dry && last >= SR_NAP_MIN && sr_nap_us > 0 && !h->blocked && !h->eof)
         sr_nap_start(h);
     return 0;
 }
