@@ -83,7 +83,7 @@ enum sr_flush {
 
 static enum sr_path sr_path = SR_AUTO;
 static long sr_nap_us = SR_NAP_US;
-static pthread_once_t sr_path_once = PTHREAD_ONCE_INIT;
+static pthread_once_t sr_env_once = PTHREAD_ONCE_INIT;
 
 /* splice(2) was refused (e.g. a sandbox without it): every side copies. */
 static atomic_bool sr_no_splice;
@@ -93,7 +93,7 @@ static void sr_on_write(evutil_socket_t fd, short what, void *arg);
 static void sr_on_nap_timer(evutil_socket_t fd, short what, void *arg);
 
 /* Reads TLSGATE_RELAY and TLSGATE_RELAY_NAP once per process. */
-static void sr_path_init(void)
+static void sr_env_init(void)
 {
     const char *v = getenv("TLSGATE_RELAY");
     const char *nap = getenv("TLSGATE_RELAY_NAP");
@@ -529,7 +529,7 @@ void splice_relay_start(struct session *s)
     uint8_t hdr[PP_HDR_MAX];
     int hlen = 0, one = 1;
 
-    pthread_once(&sr_path_once, sr_path_init);
+    pthread_once(&sr_env_once, sr_env_init);
     if (s->backend->proxy_protocol != PP_OFF) {
         hlen = pp_build(s->backend->proxy_protocol, (struct sockaddr *)&s->client_addr,
                         (struct sockaddr *)&s->local, hdr, sizeof(hdr));
