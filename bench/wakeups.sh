@@ -10,6 +10,8 @@
 #   origin µs    the origin's CPU µs per request. CPU 1 is saturated, so this
 #                (with wrk's share) is what sets requests/s; it includes the
 #                kernel's cost of waking the gateway on the other CPU
+#   origin zz    the origin's sleeps per request: how often the gateway's
+#                deliveries found it with nothing left to do
 # then medians over the rounds.
 #
 #   bash bench/wakeups.sh [SCENARIO [ROUNDS [SECONDS [TLSGATE]]]]
@@ -89,7 +91,7 @@ wait_port "$origin_port"
 for n in "${names[@]}"; do wait_port "${PORT[$n]}"; done
 
 echo "# wakeups.sh $scen: $rounds rounds x ${secs}s, wrk -t1 -c$conns https://…$path${WAKEUPS_AWAKE:+, WAKEUPS_AWAKE=$WAKEUPS_AWAKE}"
-printf '%-10s %5s %9s %9s %10s %10s\n' gateway round req/s "gw µs" sleeps/req "origin µs"
+printf '%-10s %5s %9s %9s %10s %10s %10s\n' gateway round req/s "gw µs" sleeps/req "origin µs" "origin zz"
 for round in $(seq 1 "$rounds"); do
     order=("${names[@]}")
     if [ $((round % 2)) -eq 0 ]; then # even rounds in reverse: no gateway always goes first
@@ -97,29 +99,29 @@ for round in $(seq 1 "$rounds"); do
         for ((i = ${#names[@]} - 1; i >= 0; i--)); do order+=("${names[$i]}"); done
     fi
     for n in "${order[@]}"; do
-        g0=$(ticks "${PID[$n]}") s0=$(sleeps "${PID[$n]}") o0=$(ticks "$origin_pid")
+        g0=$(ticks "${PID[$n]}") s0=$(sleeps "${PID[$n]}") o0=$(ticks "$origin_pid") z0=$(sleeps "$origin_pid")
         taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" "${close[@]}" "https://127.0.0.1:${PORT[$n]}$path" \
             >"$tmp/wrk.out" 2>&1 || true
-        g1=$(ticks "${PID[$n]}") s1=$(sleeps "${PID[$n]}") o1=$(ticks "$origin_pid")
+        g1=$(ticks "${PID[$n]}") s1=$(sleeps "${PID[$n]}") o1=$(ticks "$origin_pid") z1=$(sleeps "$origin_pid")
         req=$(awk '/requests in/ {print $1}' "$tmp/wrk.out")
         awk -v n="$n" -v r="$round" -v q="${req:-0}" -v s="$secs" -v hz="$hz" \
-            -v g=$((g1 - g0)) -v z=$((s1 - s0)) -v o=$((o1 - o0)) 'BEGIN {
+            -v g=$((g1 - g0)) -v z=$((s1 - s0)) -v o=$((o1 - o0)) -v oz=$((z1 - z0)) 'BEGIN {
                 if (q == 0) { printf "%-10s %5d  no requests\n", n, r; exit }
-                printf "%-10s %5d %9.0f %9.1f %10.2f %10.1f\n", n, r, q / s,
-                    g * 1e6 / hz / q, z / q, o * 1e6 / hz / q }'
+                printf "%-10s %5d %9.0f %9.1f %10.2f %10.1f %10.2f\n", n, r, q / s,
+                    g * 1e6 / hz / q, z / q, o * 1e6 / hz / q, oz / q }'
     done
 done | tee "$tmp/rows"
 echo
 echo "medians:"
-awk 'NF == 6 && $2 ~ /^[0-9]+$/ { print }' "$tmp/rows" | sort -k1,1 -s | awk '
+awk 'NF == 7 && $2 ~ /^[0-9]+$/ { print }' "$tmp/rows" | sort -k1,1 -s | awk '
     function median(a, k,   i, j, t) {
         for (i = 2; i <= k; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
         return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
     }
     function flush() {
-        if (k) printf "%-10s %5s %9.0f %9.1f %10.2f %10.1f\n", name, "", median(q, k), median(g, k), median(z, k), median(o, k)
-        k = 0; delete q; delete g; delete z; delete o
+        if (k) printf "%-10s %5s %9.0f %9.1f %10.2f %10.1f %10.2f\n", name, "", median(q, k), median(g, k), median(z, k), median(o, k), median(y, k)
+        k = 0; delete q; delete g; delete z; delete o; delete y
     }
     $1 != name { flush(); name = $1 }
-    { k++; q[k] = $3; g[k] = $4; z[k] = $5; o[k] = $6 }
+    { k++; q[k] = $3; g[k] = $4; z[k] = $5; o[k] = $6; y[k] = $7 }
     END { flush() }'

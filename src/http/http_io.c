@@ -186,25 +186,17 @@ void http_io_tls_kick(struct bufferevent *bev)
 /* See http_io.h. */
 void http_io_flush(struct bufferevent *bev)
 {
-    struct evbuffer *out = bufferevent_get_output(bev);
-
-    if (evbuffer_get_length(out) == 0)
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
         return;
-    if (bufferevent_openssl_get_ssl(bev) != NULL) {
-        /*
-         * TLS: run the bufferevent's own write callback in this loop turn
-         * instead of after an epoll round trip. Writing with SSL_write here
-         * instead would share OpenSSL's retry state with libevent, whose
-         * retry after a blocked write must not be shorter than the write
-         * it retries (a fatal "bad length" otherwise).
-         */
-        event_active(&bev->ev_write, EV_WRITE, 1);
-        return;
-    }
-    if (evbuffer_write(out, bufferevent_getfd(bev)) < 0)
-        return; /* the bufferevent will meet the error and report it */
-    if (evbuffer_get_length(out) == 0)
-        event_del(&bev->ev_write); /* cancelled in the changelist: no system call */
+    /*
+     * Run the bufferevent's own write callback later in this loop turn: after
+     * the callbacks of what became ready with it (their writes go out
+     * together), not after an epoll round trip. Writing with SSL_write here
+     * instead would share OpenSSL's retry state with libevent, whose retry
+     * after a blocked write must not be shorter than the write it retries (a
+     * fatal "bad length" otherwise).
+     */
+    event_active(&bev->ev_write, EV_WRITE, 1);
 }
 
 /* See http_io.h. */

@@ -38,12 +38,17 @@ void http_io_tls_read_ahead(struct bufferevent *bev);
 void http_io_tls_kick(struct bufferevent *bev);
 
 /*
- * Writes bev's pending output now rather than on the next writable event:
- * a plain socket with one writev(), TLS as full 16 KiB records, each one
- * SSL_write (one record, one write()). When everything went out the write
- * event is dropped before the loop applies it, so no epoll_ctl is spent;
- * what the socket cannot take stays queued for the bufferevent, whose own
- * writes finish it (OpenSSL's retry rule is kept: see http_io.c).
+ * Writes bev's pending output in this loop turn rather than on the next
+ * writable event, but after the callbacks of everything that became ready
+ * with it: the writes of one epoll batch go out one after another, so a
+ * server that sleeps between requests is woken once per batch, not once per
+ * request (each wake-up of a process on another CPU costs the waker an
+ * interrupt: docs/performance.md, "Writes at the end of the turn"). The
+ * write is the bufferevent's own: a plain socket with one writev() of up to
+ * 16 KiB (libevent's default per write), TLS as full 16 KiB records, each
+ * one SSL_write (one record, one write()). When everything went out the
+ * write event is dropped before the loop applies it, so no epoll_ctl is
+ * spent; what is left goes on the next writable event.
  */
 void http_io_flush(struct bufferevent *bev);
 
