@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Why requests/s through a passthrough hop follows how often the gateway
-# sleeps (never part of CI). The bench/peers passthrough setup, tlsgate and
-# HAProxy only: the gateway pinned to CPU 0, the TLS origin and wrk on CPU 1,
-# interleaved rounds. Per run, beside requests/s and the gateway's CPU µs per
-# request, it prints:
+# Why requests/s through a gateway follows how often it and the origin sleep
+# (never part of CI). The bench/peers passthrough setup (offload with
+# WAKEUPS_ROLE=off), tlsgate and HAProxy only: the gateway pinned to CPU 0,
+# the origin and wrk on CPU 1, interleaved rounds. Per run, beside
+# requests/s and the gateway's CPU µs per request, it prints:
 #   sleeps/req   the gateway's voluntary context switches (all its threads)
 #                per request: how often it emptied its work and blocked in
 #                epoll_wait, so that the next byte had to wake it up
-#   origin µs    the origin's CPU µs per request. CPU 1 is saturated, so this
-#                (with wrk's share) is what sets requests/s; it includes the
-#                kernel's cost of waking the gateway on the other CPU
+#   origin µs    the origin's CPU µs per request. In passthrough CPU 1 is
+#                saturated, so this (with wrk's share) is what sets
+#                requests/s; it includes the kernel's cost of waking the
+#                gateway on the other CPU
 #   origin zz    the origin's sleeps per request: how often the gateway's
-#                deliveries found it with nothing left to do
+#                deliveries found it with nothing left to do (each one woken
+#                by the gateway's CPU with an interrupt)
 # then medians over the rounds.
 #
 #   bash bench/wakeups.sh [SCENARIO [ROUNDS [SECONDS [TLSGATE]]]]
@@ -20,6 +22,8 @@
 #   defaults: ka 7 4 build/tlsgate (use a Release build)
 #   NAME=VAR=VALUE@PATH as extra arguments adds more tlsgate runs, e.g.
 #   copy=TLSGATE_RELAY=copy@build-rel/tlsgate
+# WAKEUPS_ROLE=off runs both gateways in offload (bench/peers' offload
+# configurations, plain HTTP to the origin) instead of passthrough.
 # WAKEUPS_CONNS and WAKEUPS_PATH override the scenario's connections and path
 # (e.g. WAKEUPS_CONNS=1 WAKEUPS_PATH=/bytes/16777216 for one bulk stream).
 # WAKEUPS_AWAKE=1 also runs a SCHED_IDLE busy loop on CPU 0: CPU 0 then never
@@ -43,8 +47,11 @@ new) path=/healthz conns=32 close=(-H "Connection: close") ;;
 *) echo "wakeups.sh: scenario is ka, new or 1mib" >&2; exit 1 ;;
 esac
 conns=${WAKEUPS_CONNS:-$conns} path=${WAKEUPS_PATH:-$path}
+role=${WAKEUPS_ROLE:-pt}
+case $role in pt | off) ;; *) echo "wakeups.sh: WAKEUPS_ROLE is pt or off" >&2; exit 1 ;; esac
 C=$tmp/certs
 bash "$here/../certs/mkcerts.sh" "$C" >/dev/null
+cat "$C/gateway.crt" "$C/gateway.key" >"$tmp/gateway.pem"
 
 # CPU ticks (user + system) and voluntary context switches of a process.
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -57,8 +64,9 @@ if [ "${WAKEUPS_AWAKE:-0}" = 1 ]; then
 fi
 
 origin_port=$(free_port)
-taskset -c 1 "$tlsgate" origin --name web1 --https 127.0.0.1:"$origin_port" \
-    --cert "$C/web.crt" --key "$C/web.key" --quiet 2>/dev/null &
+origin_listen=(--https 127.0.0.1:"$origin_port" --cert "$C/web.crt" --key "$C/web.key")
+[ "$role" = off ] && origin_listen=(--http 127.0.0.1:"$origin_port")
+taskset -c 1 "$tlsgate" origin --name web1 "${origin_listen[@]}" --quiet 2>/dev/null &
 origin_pid=$!
 pids+=($!)
 
@@ -69,7 +77,7 @@ start_tlsgate() { # NAME ENV PATH
     p=$(free_port)
     names+=("$1")
     PORT[$1]=$p
-    tlsgate_cfg pt "$p" "$origin_port" >"$tmp/$1.yaml"
+    tlsgate_cfg "$role" "$p" "$origin_port" "$C" >"$tmp/$1.yaml"
     # shellcheck disable=SC2086 # $2 is zero or one VAR=VALUE word
     taskset -c 0 env $2 "$3" -c "$tmp/$1.yaml" 2>"$tmp/$1.log" &
     PID[$1]=$!
@@ -83,14 +91,14 @@ done
 p=$(free_port)
 names+=(haproxy)
 PORT[haproxy]=$p
-haproxy_cfg pt "$p" "$origin_port" >"$tmp/haproxy.cfg"
+haproxy_cfg "$role" "$p" "$origin_port" "$tmp/gateway.pem" >"$tmp/haproxy.cfg"
 taskset -c 0 haproxy -f "$tmp/haproxy.cfg" -db 2>"$tmp/haproxy.log" &
 PID[haproxy]=$!
 pids+=($!)
 wait_port "$origin_port"
 for n in "${names[@]}"; do wait_port "${PORT[$n]}"; done
 
-echo "# wakeups.sh $scen: $rounds rounds x ${secs}s, wrk -t1 -c$conns https://…$path${WAKEUPS_AWAKE:+, WAKEUPS_AWAKE=$WAKEUPS_AWAKE}"
+echo "# wakeups.sh $scen ($role): $rounds rounds x ${secs}s, wrk -t1 -c$conns https://…$path${WAKEUPS_AWAKE:+, WAKEUPS_AWAKE=$WAKEUPS_AWAKE}"
 printf '%-10s %5s %9s %9s %10s %10s %10s\n' gateway round req/s "gw µs" sleeps/req "origin µs" "origin zz"
 for round in $(seq 1 "$rounds"); do
     order=("${names[@]}")
