@@ -78,6 +78,7 @@ struct session {
     struct listener *l;            /* its listener in conf */
     const struct session_ops *ops; /* mode behaviour */
     enum session_state state;
+    uint32_t io_turn;                    /* the worker's last loop turn with I/O for it */
     struct half client;                  /* accepted connection */
     struct half server;                  /* backend connection (bev NULL until connecting) */
     struct sockaddr_storage client_addr; /* real client: TCP peer, or PROXY header source */

@@ -100,6 +100,8 @@ struct worker {
     struct event *relay_nap_ev;                    /* reads relay_nap_fd */
     struct worker_duration durations[WORKER_TIMER_DURATIONS]; /* see worker_timer_add */
     unsigned ndurations;
+    uint32_t turn;          /* loop turns run (worker_run), for busy naps */
+    unsigned turn_sessions; /* sessions that had I/O in this turn (session_touch) */
 };
 
 #endif

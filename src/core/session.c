@@ -117,7 +117,13 @@ void session_set_timer(struct session *s, unsigned ms)
 
 void session_touch(struct session *s)
 {
-    event_base_gettimeofday_cached(s->w->base, &s->last_io);
+    struct worker *w = s->w;
+
+    event_base_gettimeofday_cached(w->base, &s->last_io);
+    if (s->io_turn != w->turn) { /* counted once a turn, for busy naps (worker_run) */
+        s->io_turn = w->turn;
+        w->turn_sessions++;
+    }
 }
 
 void session_close(struct session *s, const char *result)

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -409,6 +411,72 @@ fail:
     return -1;
 }
 
+/* After a turn with I/O for this many sessions, the worker naps (worker_run). */
+#define WORKER_BUSY_SESSIONS 2
+
+/* The nap after a busy turn, µs; TLSGATE_BUSY_NAP=µs overrides (0: never nap). */
+#define WORKER_BUSY_NAP_US 20
+
+/* The busy nap in µs: WORKER_BUSY_NAP_US unless TLSGATE_BUSY_NAP says otherwise. */
+static long worker_busy_nap_us(void)
+{
+    const char *v = getenv("TLSGATE_BUSY_NAP");
+    char *end;
+    long us;
+
+    if (v == NULL || *v == '\0')
+        return WORKER_BUSY_NAP_US;
+    us = strtol(v, &end, 10);
+    if (*end != '\0' || us < 0 || us >= 1000000) {
+        log_warnx("TLSGATE_BUSY_NAP=%s: not a number of µs below 1000000; using %d", v,
+                  WORKER_BUSY_NAP_US);
+        return WORKER_BUSY_NAP_US;
+    }
+    return us;
+}
+
+/*
+ * The worker's loop, with busy naps. A worker that blocks in epoll_wait as
+ * soon as its sockets are drained must be woken by the next byte, and under
+ * load that byte comes from another CPU, which pays an inter-processor
+ * interrupt for it (docs/performance.md, "Busy naps"). So once a turn has
+ * had I/O for two sessions or more, the worker polls without blocking, and
+ * when a poll finds nothing it sleeps a short nap on its own timer instead
+ * of blocking: what arrives meanwhile is taken in one turn, and no other CPU
+ * has to wake it. A nap that brought nothing sends it back to blocking. A
+ * worker with work always waiting never naps, and a lone client (one
+ * session's I/O a turn) never makes it nap: under load, bytes wait at most
+ * one nap. Returns when the loop is broken.
+ */
+static void worker_run(struct worker *w)
+{
+    struct timespec nap = {.tv_nsec = worker_busy_nap_us() * 1000};
+    bool busy = false, napped = false;
+
+    if (nap.tv_nsec == 0) {
+        event_base_dispatch(w->base);
+        return;
+    }
+    (void)prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0); /* a nap of 20 µs, not 20 + 50 */
+    while (!event_base_got_break(w->base) && !event_base_got_exit(w->base)) {
+        w->turn++;
+        w->turn_sessions = 0;
+        if (event_base_loop(w->base, EVLOOP_ONCE | (busy ? EVLOOP_NONBLOCK : 0)) != 0)
+            break; /* an error, or no events left: as event_base_dispatch would */
+        if (!busy) {
+            busy = w->turn_sessions >= WORKER_BUSY_SESSIONS;
+            napped = false;
+        } else if (w->turn_sessions > 0) {
+            napped = false; /* more was waiting: poll again */
+        } else if (napped) {
+            busy = false; /* a whole nap brought nothing: block again */
+        } else {
+            (void)nanosleep(&nap, NULL);
+            napped = true;
+        }
+    }
+}
+
 /* Thread body: run the loop until stopped. */
 static void *worker_main(void *arg)
 {
@@ -418,7 +486,7 @@ static void *worker_main(void *arg)
     snprintf(name, sizeof(name), "w%u", w->id);
     log_set_thread_name(name);
     cpu_worker_enter(w);
-    event_base_dispatch(w->base);
+    worker_run(w);
     cpu_worker_leave(w);
     return NULL;
 }
