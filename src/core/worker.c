@@ -28,6 +28,7 @@
 #include "metrics.h"
 #include "session.h"
 #include "splice_relay.h"
+#include "tuning.h"
 #include "worker.h"
 
 /*
@@ -417,24 +418,6 @@ fail:
 /* The nap after a busy turn, µs; TLSGATE_BUSY_NAP=µs overrides (0: never nap). */
 #define WORKER_BUSY_NAP_US 20
 
-/* The busy nap in µs: WORKER_BUSY_NAP_US unless TLSGATE_BUSY_NAP says otherwise. */
-static long worker_busy_nap_us(void)
-{
-    const char *v = getenv("TLSGATE_BUSY_NAP");
-    char *end;
-    long us;
-
-    if (v == NULL || *v == '\0')
-        return WORKER_BUSY_NAP_US;
-    us = strtol(v, &end, 10);
-    if (*end != '\0' || us < 0 || us >= 1000000) {
-        log_warnx("TLSGATE_BUSY_NAP=%s: not a number of µs below 1000000; using %d", v,
-                  WORKER_BUSY_NAP_US);
-        return WORKER_BUSY_NAP_US;
-    }
-    return us;
-}
-
 /*
  * The worker's loop, with busy naps. A worker that blocks in epoll_wait as
  * soon as its sockets are drained must be woken by the next byte, and under
@@ -450,7 +433,7 @@ static long worker_busy_nap_us(void)
  */
 static void worker_run(struct worker *w)
 {
-    struct timespec nap = {.tv_nsec = worker_busy_nap_us() * 1000};
+    struct timespec nap = {.tv_nsec = tuning_env_us("TLSGATE_BUSY_NAP", WORKER_BUSY_NAP_US) * 1000};
     bool busy = false, napped = false;
 
     if (nap.tv_nsec == 0) {

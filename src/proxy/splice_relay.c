@@ -50,6 +50,7 @@
 #include "proxy_proto.h"
 #include "session.h"
 #include "splice_relay.h"
+#include "tuning.h"
 #include "worker-t.h"
 
 /* The shared copy buffer; a read that fills it makes the side bulk. */
@@ -96,18 +97,8 @@ static void sr_on_nap_timer(evutil_socket_t fd, short what, void *arg);
 static void sr_env_init(void)
 {
     const char *v = getenv("TLSGATE_RELAY");
-    const char *nap = getenv("TLSGATE_RELAY_NAP");
-    char *end;
 
-    if (nap != NULL && *nap != '\0') {
-        long us = strtol(nap, &end, 10);
-
-        if (*end == '\0' && us >= 0 && us < 1000000)
-            sr_nap_us = us;
-        else
-            log_warnx("TLSGATE_RELAY_NAP=%s: not a number of µs below 1000000; using %d", nap,
-                      SR_NAP_US);
-    }
+    sr_nap_us = tuning_env_us("TLSGATE_RELAY_NAP", SR_NAP_US);
     if (v == NULL || *v == '\0' || strcmp(v, "auto") == 0)
         return;
     if (strcmp(v, "copy") == 0)
