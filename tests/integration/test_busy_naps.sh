@@ -31,6 +31,7 @@ worker_sleeps() {
 
 TLSGATE_BUSY_NAP=200000 start_gateway "$T/gw.yaml" "$GW"
 one=$(get_n 1)
+check "[nap 200 ms] a first request is answered ($one bytes)" test "$one" -gt 0
 t0=$(date +%s%N)
 got=$(get_n 20)
 ms=$((($(date +%s%N) - t0) / 1000000))
